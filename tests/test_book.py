@@ -1,0 +1,120 @@
+"""Build the book (fast mode) and look at its pages in headless Chromium, offline.
+
+Fails when a page leaves math unrendered, misses a figure, shows a widget cell without its
+widget, links to a page that does not exist, or asks the network for anything.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "_build" / "test"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def html():
+    """Build the whole book once, in fast mode, with its own execution cache."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config["execute"]["cache"] = str(OUT / ".jupyter_cache")  # never mix fast outputs into `make book`
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "_config.yml").write_text(yaml.safe_dump(config))
+    env = {**os.environ, "COURSE_FAST": "1"}
+    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT), "--path-output", str(OUT),
+           "--config", str(OUT / "_config.yml"), "-W", "--keep-going"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"the book build failed:\n{log[-6000:]}"
+    return OUT / "_build" / "html"
+
+
+def _pages(html):
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [c["file"] for c in part["chapters"]]
+    return files
+
+
+def test_every_toc_entry_became_a_page(html):
+    for f in _pages(html):
+        assert (html / f"{f}.html").exists(), f"{f}.html was not built"
+
+
+def test_vendored_javascript_is_served_by_the_book(html):
+    page = (html / "notebooks" / "01_logistic_regression.html").read_text()
+    assert "mathjax/tex-mml-chtml.js" in page and "cdn.jsdelivr" not in page
+    assert "html-manager/embed-amd.js" in page and "unpkg.com" not in page
+    assert (html / "_static" / "mathjax" / "tex-mml-chtml.js").exists()
+
+
+def test_internal_links_resolve(html):
+    broken = []
+    for page in html.rglob("*.html"):
+        for href in re.findall(r'href="([^"#]+)(?:#[^"]*)?"', page.read_text()):
+            if urlparse(href).scheme or href.startswith(("mailto:", "//")):
+                continue
+            target = (page.parent / unquote(href)).resolve()
+            if not target.exists():
+                broken.append(f"{page.relative_to(html)} -> {href}")
+    assert not broken, "broken links:\n" + "\n".join(sorted(set(broken))[:30])
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (make test installs it)")
+def test_pages_render_offline_in_chromium(html):
+    from playwright.sync_api import sync_playwright
+
+    notebooks = {p.stem: json.loads(p.read_text()) for p in (ROOT / "notebooks").glob("*.ipynb")}
+    problems, external = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+
+        def block(route):
+            external.append(route.request.url)
+            route.abort()
+
+        page.route(re.compile(r"^https?://"), block)
+        for f in _pages(html):
+            page.goto((html / f"{f}.html").as_uri())
+            page.wait_for_load_state("load")
+            page.wait_for_timeout(300)
+            state = page.evaluate("""() => {
+                const main = document.querySelector('main') || document.body;
+                const text = main.innerText;
+                const imgs = [...main.querySelectorAll('img')];
+                return {
+                    mathjax: document.querySelectorAll('mjx-container').length,
+                    raw_math: (text.match(/\\\\\\(|\\\\\\[|\\$\\$/g) || []).length,
+                    images: imgs.length,
+                    broken_images: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src.slice(-60)),
+                    widgets: document.querySelectorAll('.jupyter-widgets, .widget-slider').length,
+                };
+            }""")
+            stem = Path(f).name
+            if state["raw_math"]:
+                problems.append(f"{f}: {state['raw_math']} equations left unrendered")
+            if state["broken_images"]:
+                problems.append(f"{f}: images not loaded {state['broken_images']}")
+            if stem in notebooks:
+                source = "".join("".join(c["source"]) for c in notebooks[stem]["cells"])
+                if "$" in source and state["mathjax"] == 0:
+                    problems.append(f"{f}: has math but MathJax rendered none")
+                if "plt." in source and state["images"] == 0:
+                    problems.append(f"{f}: makes plots but shows no figure")
+                if "ipywidgets" in source and state["widgets"] == 0:
+                    problems.append(f"{f}: uses widgets but none rendered")
+        browser.close()
+    assert not problems, "\n".join(problems)
+    assert not external, f"pages asked the network for {sorted(set(external))[:10]}"

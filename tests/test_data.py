@@ -1,0 +1,232 @@
+"""Checks of the shipped datasets (physics and integrity) and of the loaders' error messages."""
+import json
+import shutil
+import time
+
+import numpy as np
+import pytest
+
+from utils import data
+
+MB = 1e6
+
+
+def _present(*samples):
+    missing = [s for s in samples if not (data.data_dir() / f"{s}.npz").exists()]
+    if missing:
+        pytest.fail(f"data files {missing} are missing from data/: run `make data`")
+
+
+@pytest.fixture(scope="module")
+def top():
+    _present("top_jets", "qcd_jets")
+    return {split: data.load("top_tagging", split) for split in ("train", "val", "test")}
+
+
+def test_manifest_lists_every_file_with_checksum_and_settings():
+    manifest = data.read_manifest()
+    expected = {f"{f}.npz" for spec in data.DATASETS.values() for f in spec["files"]}
+    assert set(manifest) == expected
+    for name, entry in manifest.items():
+        assert len(entry["sha256"]) == 64 and entry["size"] > 0 and entry["seed"] >= 0
+        assert entry["pythia_settings"] and entry["versions"]["pythia8mc"]
+        assert entry["size"] <= 50 * MB, f"{name} is over the 50 MB limit"
+    assert sum(e["size"] for e in manifest.values()) <= 100 * MB
+
+
+def test_every_shipped_file_matches_its_checksum():
+    assert data.verify(verbose=False), "run `python -m utils.data verify` to see which file is off"
+
+
+def test_top_tagging_splits_sizes_and_shapes(top):
+    n = {s: np.bincount(d["label"], minlength=2) for s, d in top.items()}
+    assert sum(n[s][0] for s in n) >= 50_000 and sum(n[s][1] for s in n) >= 50_000
+    assert n["test"].min() >= 10_000
+    train = top["train"]
+    assert train["constituents"].shape[1:] == (data.STORED_CONSTITUENTS, 3)
+    assert train["constituents"].dtype == np.float32
+    # splits are disjoint: no jet appears in two of them (compare jet kinematics)
+    keys = {s: set(zip(d["jet_pt"].tolist(), d["jet_eta"].tolist())) for s, d in top.items()}
+    assert not keys["train"] & keys["test"] and not keys["val"] & keys["test"]
+
+
+def test_top_jets_have_the_top_mass_and_qcd_jets_do_not(top):
+    d = top["train"]
+    m_top, m_qcd = np.median(d["jet_mass"][d["label"] == 1]), np.median(d["jet_mass"][d["label"] == 0])
+    assert 160 < m_top < 185, m_top
+    assert m_qcd < 120, m_qcd
+    assert np.all((d["jet_pt"] >= 550) & (d["jet_pt"] <= 650)) and np.all(np.abs(d["jet_eta"]) < 2)
+    # three-prong tops have smaller tau32 than QCD jets
+    assert np.median(d["tau32"][d["label"] == 1]) < np.median(d["tau32"][d["label"] == 0]) - 0.1
+
+
+def test_constituents_reproduce_the_jet(top):
+    from utils.jets import jet_four_momentum, to_ptetaphim
+
+    d = top["test"]
+    pt, _, _, m = to_ptetaphim(jet_four_momentum(d["constituents"][:2000]))
+    # the stored 100 leading constituents carry nearly all of the jet's momentum
+    assert np.median(pt / d["jet_pt"][:2000]) > 0.99
+    assert np.median(np.abs(m - d["jet_mass"][:2000])) < 2.0
+
+
+def test_dijet_anomaly_signal_and_background():
+    _present("dijet_qcd", "dijet_wprime")
+    sig = data.load("dijet_anomaly", "signal")
+    bkg = data.load("dijet_anomaly", "background")
+    assert len(sig["mjj"]) >= 20_000 and np.all(sig["label"] == 1) and np.all(bkg["label"] == 0)
+    assert 3300 < np.median(sig["mjj"]) < 3700
+
+    def peak(values, lo, hi):
+        h, edges = np.histogram(values, bins=np.arange(lo, hi, 10))
+        return edges[np.argmax(h)] + 5
+
+    assert 80 < peak(sig["m_j1"], 0, 1000) < 120  # Y(100)
+    assert 450 < peak(sig["m_j2"], 0, 1000) < 550  # X(500)
+    assert np.all(bkg["jet1_pt"] > 1200)
+    in_sr = (bkg["mjj"] > 3300) & (bkg["mjj"] < 3700)
+    # enough background for CATHODE's benchmark: S/sqrt(B) of about 2 at S/B of about 0.6 %
+    assert in_sr.sum() >= 100_000, in_sr.sum()
+    assert np.all(bkg["delta_m"] >= 0)
+
+
+def test_drell_yan_peaks_at_the_z_mass():
+    _present("drell_yan")
+    d = data.load("drell_yan", "all")
+    assert len(d["m_mumu"]) >= 200_000
+    h, edges = np.histogram(d["m_mumu"], bins=np.arange(60, 120.01, 0.5))
+    peak = edges[np.argmax(h)] + 0.25
+    assert abs(peak - 91.2) < 1.0, peak
+    assert np.median(d["pt_mumu"]) > 3  # initial-state radiation gives the Z transverse momentum
+
+
+@pytest.mark.parametrize("name", list(data.DATASETS))
+def test_loading_takes_under_five_seconds(name):
+    _present(*data.DATASETS[name]["files"])
+    data._VERIFIED.clear()  # include the checksum, as on first use
+    start = time.perf_counter()
+    data.load(name, data.DATASETS[name]["splits"][0])
+    assert time.perf_counter() - start < 5
+
+
+def test_max_events_keeps_both_classes():
+    _present("top_jets", "qcd_jets")
+    d = data.load("top_tagging", "val", max_events=1000)
+    assert len(d["label"]) == 1000 and 300 < d["label"].sum() < 700
+
+
+def test_unknown_names_and_splits_are_refused():
+    with pytest.raises(ValueError, match="unknown dataset 'tops'.*top_tagging"):
+        data.load("tops")
+    with pytest.raises(ValueError, match="splits"):
+        data.load("top_tagging", "validation")
+    with pytest.raises(ValueError, match="max_events"):
+        data.load("top_tagging", "val", max_events=0)
+    with pytest.raises(ValueError, match="available"):
+        data.feature_matrix({"a": np.zeros(3)}, ["b"])
+
+
+@pytest.fixture
+def data_copy(tmp_path, monkeypatch):
+    """A private copy of the small drell_yan file and the manifest, to break at will."""
+    _present("drell_yan")
+    shutil.copy(data.data_dir() / "drell_yan.npz", tmp_path)
+    shutil.copy(data.data_dir() / "manifest.json", tmp_path)
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    data._VERIFIED.clear()
+    yield tmp_path
+    data._VERIFIED.clear()
+
+
+def test_corrupted_file_is_refused_with_the_fix(data_copy):
+    path = data_copy / "drell_yan.npz"
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"drell_yan.npz is corrupted.*python -m utils.data generate drell_yan"):
+        data.load("drell_yan")
+
+
+def test_truncated_file_is_refused(data_copy):
+    path = data_copy / "drell_yan.npz"
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(ValueError, match="corrupted or truncated"):
+        data.load("drell_yan")
+
+
+def test_missing_file_names_the_command(data_copy):
+    (data_copy / "drell_yan.npz").unlink()
+    with pytest.raises(FileNotFoundError, match=r"drell_yan.npz is missing.*generate drell_yan --events"):
+        data.load("drell_yan")
+
+
+def test_unlisted_file_is_refused(data_copy):
+    manifest = json.loads((data_copy / "manifest.json").read_text())
+    del manifest["drell_yan.npz"]
+    (data_copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(FileNotFoundError, match="not listed"):
+        data.load("drell_yan")
+
+
+def test_npz_round_trip_needs_no_pickle(tmp_path):
+    arrays = {"a": np.arange(5.0), "b": np.zeros((2, 3), np.float16), "n": np.array(7)}
+    path = data.save_npz(tmp_path / "x.npz", arrays, {"seed": 3})
+    first = data.sha256(path)
+    back, meta = data.load_npz(path)
+    assert meta == {"seed": 3} and back["n"].shape == () and back["b"].dtype == np.float16
+    data.save_npz(tmp_path / "x.npz", arrays, {"seed": 3})
+    assert data.sha256(path) == first  # no timestamps in the file
+    np.save(tmp_path / "evil.npy", np.array([object()], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="allow_pickle"):
+        np.load(tmp_path / "evil.npy", allow_pickle=False)
+
+
+# --- the reference datasets, in their exact file formats ------------------------------------
+def test_load_reference_top_tagging(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("tables")
+    from utils.jets import to_cartesian
+
+    rng = np.random.default_rng(0)
+    n_jets, n_max = 7, 200
+    cols = {}
+    p4 = np.zeros((n_jets, n_max, 4))
+    for j in range(n_jets):
+        k = 5 + j
+        pt = np.sort(rng.uniform(5, 100, k))[::-1]
+        p4[j, :k] = to_cartesian(pt, 0.5 + rng.normal(0, 0.1, k), 1.0 + rng.normal(0, 0.1, k))
+    for i in range(n_max):
+        for v, idx in (("E", 0), ("PX", 1), ("PY", 2), ("PZ", 3)):
+            cols[f"{v}_{i}"] = p4[:, i, idx]
+    cols.update({"truthE": np.zeros(n_jets), "truthPX": np.zeros(n_jets), "truthPY": np.zeros(n_jets),
+                 "truthPZ": np.zeros(n_jets), "ttv": np.zeros(n_jets), "is_signal_new": np.arange(n_jets) % 2})
+    path = tmp_path / "test.h5"
+    pd.DataFrame(cols).to_hdf(path, key="table", mode="w", format="table")
+    out = data.load_reference_top_tagging(path, chunksize=3)
+    assert out["constituents"].shape == (n_jets, data.STORED_CONSTITUENTS, 3)
+    np.testing.assert_array_equal(out["label"], np.arange(n_jets) % 2)
+    np.testing.assert_array_equal(out["n_constituents"], 5 + np.arange(n_jets))
+    assert abs(np.median(out["jet_eta"]) - 0.5) < 0.15
+    np.testing.assert_allclose(out["constituents"][:, :5, 0].sum(1) > 0, True)
+    with pytest.raises(FileNotFoundError, match="not found"):
+        data.load_reference_top_tagging(tmp_path / "nope.h5")
+
+
+def test_load_reference_lhco(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("tables")
+    rng = np.random.default_rng(1)
+    n = 50
+    df = pd.DataFrame({c: rng.uniform(0.1, 1.0, n) for c in data.LHCO_FEATURE_COLUMNS})
+    df["pxj1"], df["pyj1"], df["pzj1"], df["mj1"] = 1500.0, 0.0, 100.0, 100.0
+    df["pxj2"], df["pyj2"], df["pzj2"], df["mj2"] = -1400.0, 0.0, -200.0, 500.0
+    df["label"] = np.arange(n) % 2
+    path = tmp_path / "events_anomalydetection_v2.features.h5"
+    df.to_hdf(path, key="df", mode="w", format="table")
+    out = data.load_reference_lhco(path, chunksize=20)
+    assert len(out["mjj"]) == n and np.all(out["jet1_pt"] >= out["jet2_pt"])
+    np.testing.assert_allclose(out["m_j1"], 100.0) and np.testing.assert_allclose(out["delta_m"], 400.0, rtol=1e-5)
+    assert 2900 < out["mjj"][0] < 3200
+    df.drop(columns=["tau3j2"]).to_hdf(tmp_path / "bad.h5", key="df", mode="w", format="table")
+    with pytest.raises(ValueError, match="tau3j2"):
+        data.load_reference_lhco(tmp_path / "bad.h5")

@@ -1,0 +1,88 @@
+"""Static checks of every notebook: the conventions that nbval cannot see."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+
+
+def _cells(path):
+    return json.loads(path.read_text())["cells"]
+
+
+def _source(cell):
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "no notebooks found in notebooks/"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_name_kernel_and_stripped_outputs(path):
+    assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), "name notebooks NN_short_name.ipynb"
+    nb = json.loads(path.read_text())
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            assert not cell.get("outputs") and cell.get("execution_count") is None, \
+                "commit notebooks with outputs stripped"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_skeleton(path):
+    cells = _cells(path)
+    markdown = "\n".join(_source(c) for c in cells if c["cell_type"] == "markdown")
+    code = "\n".join(_source(c) for c in cells if c["cell_type"] == "code")
+    assert _source(cells[0]).startswith("# "), "the first cell is the title"
+    colab = f"colab.research.google.com/github/{CONFIG['repository']['url'].split('github.com/')[1]}/blob/main/notebooks/{path.name}"
+    assert colab in markdown, f"the Colab link must point at {colab}"
+    assert re.search(r"learning objectives", markdown, re.I)
+    assert "google.colab" in code, "the Colab install guard is missing"
+    for call in ("utils.set_seed(", "utils.get_device()", "utils.fast_mode()"):
+        assert call in code, f"the setup cell must call {call}"
+    assert "arxiv.org/abs/" in markdown, "cite the papers behind the method (arXiv links)"
+    assert re.search(r"exercise", markdown, re.I)
+    assert re.search(r"summary", markdown, re.I) and re.search(r"what's next", markdown, re.I)
+    assert "pickle" not in code or "allow_pickle=False" in code
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_exercises_have_hidden_solutions(path):
+    cells = _cells(path)
+    solutions = [c for c in cells if "solution" in c.get("metadata", {}).get("tags", [])]
+    assert len(solutions) >= 2, "at least two exercises, each with a solution cell tagged 'solution'"
+    for cell in solutions:
+        assert "hide-cell" in cell["metadata"]["tags"], "hide solutions in the book with the 'hide-cell' tag"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_closing_checks_assert_and_record(path):
+    code = [_source(c) for c in _cells(path) if c["cell_type"] == "code"]
+    assert re.search(r"^\s*assert ", "\n".join(code), re.M), "end with checks on the headline numbers"
+    assert f'utils.record_result("{path.stem}"' in "\n".join(code), \
+        f'record the headline numbers with utils.record_result("{path.stem}", ...)'
+
+
+def test_every_notebook_is_in_the_table_of_contents():
+    toc = (ROOT / "_toc.yml").read_text()
+    for path in NOTEBOOKS:
+        assert f"notebooks/{path.stem}" in toc, f"{path.name} is missing from _toc.yml"
+
+
+def test_readme_starts_with_the_two_commands():
+    readme = (ROOT / "README.md").read_text()
+    first_block = readme.split("```")[1]
+    assert "make book" in first_block and "make test" in first_block
+    for path in NOTEBOOKS:
+        assert path.name in readme, f"list {path.name} in the README's table of notebooks"
+
+
+def test_ci_runs_make_test_only():
+    lines = [ln for ln in (ROOT / ".ci" / "run").read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    assert lines[-1].strip() == "make test"

@@ -1,0 +1,32 @@
+"""Helpers for the course *Machine Learning in Particle Physics*.
+
+Importing ``utils`` has no side effects: nothing is seeded, downloaded or plotted.
+The submodules load on first use (``utils.metrics``, ``utils.plotting``, ...), so
+``import utils`` is quick and does not import torch.
+
+- :mod:`utils.config`: ``set_seed``, ``get_device``, ``fast_mode``, ``pick``
+- :mod:`utils.data`: the datasets (``load``), their registry and checksums
+- :mod:`utils.jets`: four-vectors, jet images, constituent features, N-subjettiness
+- :mod:`utils.metrics`: ROC/AUC, rejection at fixed efficiency, SIC, JSD, classifier two-sample test
+- :mod:`utils.plotting`: the course style, ROC/rejection plots, histograms with ratio panels
+- :mod:`utils.training`: a short fit loop for torch models with early stopping
+- :mod:`utils.results`: ``record_result`` for the closing checks and ``make benchmark``
+"""
+from __future__ import annotations
+
+import importlib
+
+from .config import fast_mode, get_device, pick, set_seed
+from .results import record_result
+
+__all__ = ["set_seed", "get_device", "fast_mode", "pick", "record_result",
+           "config", "data", "jets", "metrics", "plotting", "training", "results", "generate"]
+__version__ = "0.1.0"
+
+_SUBMODULES = {"config", "data", "jets", "metrics", "plotting", "training", "results", "generate"}
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'utils' has no attribute {name!r}; its modules are {sorted(_SUBMODULES)}")

@@ -1,0 +1,115 @@
+"""Run every notebook in full mode, one at a time, and tabulate runtime, memory and results.
+
+``make benchmark`` (or ``python -m utils.benchmark [NOTEBOOK ...]``) writes
+``results/benchmark.json`` and the book page ``book/benchmark.md``.  Each notebook runs in
+its own process, so the peak memory (resident set size of the kernel) is its own.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BUDGET_S = {"full": 300, "fast": 60}
+BUDGET_MB = 4096
+
+
+def execute(notebook: Path, timeout: int = 600) -> dict:
+    """Execute one notebook with nbclient in this process; the kernel's peak RSS is measured.
+
+    Returns ``{"ok", "wall_s", "peak_mb", "error"}``. Meant to run in a fresh process
+    (``python -m utils.benchmark --one NOTEBOOK``) so that the peak belongs to this notebook.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(notebook, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(notebook.parent)}})
+    start = time.perf_counter()
+    error = None
+    try:
+        client.execute()
+    except Exception as err:  # report, don't crash the whole benchmark
+        error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
+    wall = time.perf_counter() - start
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the kernel, reaped at shutdown
+    return {"ok": error is None, "wall_s": round(wall, 1), "peak_mb": round(peak_kb / 1024), "error": error}
+
+
+def _run_in_subprocess(notebook: Path, fast: bool) -> dict:
+    env = {**os.environ, "COURSE_FAST": "1" if fast else "0"}
+    proc = subprocess.run([sys.executable, "-m", "utils.benchmark", "--one", str(notebook)],
+                          capture_output=True, text=True, env=env, cwd=ROOT)
+    try:
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        return {"ok": False, "wall_s": None, "peak_mb": None, "error": proc.stderr.strip()[-500:]}
+
+
+def _markdown(rows: list[dict], mode: str, machine: str) -> str:
+    lines = [
+        "# Benchmark: runtime, memory and results of every notebook",
+        "",
+        f"Written by `make benchmark` on {machine}, each notebook run alone in **{mode} mode**. Budgets: "
+        f"{BUDGET_S[mode]} s and {BUDGET_MB} MB per notebook on 2 CPU cores. The results are the numbers "
+        "each notebook records with `utils.record_result` after its closing checks pass.",
+        "",
+        "| notebook | status | wall time [s] | peak memory [MB] | recorded results |",
+        "|---|---|---:|---:|---|",
+    ]
+    for r in rows:
+        metrics = r.get("metrics") or {}
+        shown = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in metrics.items())
+        status = "ok" if r["ok"] else f"FAILED: {r['error']}"
+        if r["ok"] and (r["wall_s"] > BUDGET_S[mode] or r["peak_mb"] > BUDGET_MB):
+            status = "over budget"
+        lines.append(f"| `{r['notebook']}` | {status} | {r['wall_s']} | {r['peak_mb']} | {shown} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m utils.benchmark", description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", type=Path, help="default: every notebooks/*.ipynb")
+    parser.add_argument("--fast", action="store_true", help="run in fast mode (COURSE_FAST=1)")
+    parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one:
+        print(json.dumps(execute(args.one.resolve())))
+        return 0
+
+    from .results import results_dir
+
+    mode = "fast" if args.fast else "full"
+    notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    rows = []
+    for nb in notebooks:
+        nb = Path(nb).resolve()
+        result_file = results_dir() / f"{nb.stem}.json"
+        result_file.unlink(missing_ok=True)  # never report a stale number
+        print(f"{nb.name}: running in {mode} mode ...", flush=True)
+        row = {"notebook": nb.stem, **_run_in_subprocess(nb, args.fast)}
+        row["metrics"] = json.loads(result_file.read_text())["metrics"] if result_file.exists() else None
+        if row["ok"] and row["metrics"] is None:
+            row["ok"], row["error"] = False, "ran, but recorded no results (utils.record_result)"
+        print(f"    {'ok' if row['ok'] else 'FAILED'}  {row['wall_s']} s  {row['peak_mb']} MB  {row['error'] or ''}")
+        rows.append(row)
+    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores"
+    out = results_dir() / "benchmark.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"mode": mode, "machine": machine, "notebooks": rows}, indent=2) + "\n")
+    if not args.notebooks:
+        (ROOT / "book" / "benchmark.md").write_text(_markdown(rows, mode, machine))
+    print(f"wrote {out}" + ("" if args.notebooks else " and book/benchmark.md"))
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""Jets as numpy arrays: four-vectors, constituent features, jet images, N-subjettiness.
+
+Conventions used throughout the course
+--------------------------------------
+* Momenta are in GeV, angles in radians, ``phi`` in ``(-pi, pi]``.
+* A jet's constituents are stored as an array of shape ``(n_jets, n_constituents, 3)``
+  holding ``(pt, deta, dphi)``: transverse momentum and the pseudorapidity and azimuth
+  *relative to the jet axis*.  Constituents are ordered by decreasing ``pt``; missing
+  ones are zero-padded (``pt == 0``), so ``pt > 0`` is the mask of real particles.
+* Constituents are treated as massless (at the LHC the pions, photons and kaons in a
+  500 GeV jet are ultra-relativistic, so ``E = |p|`` to better than a per mille).
+
+Everything here is vectorised over jets; nothing needs FastJet.  The generator
+(:mod:`utils.generate`) uses FastJet for the event-level clustering and this module for
+the substructure, so what a student computes in a notebook is what is in the files.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "delta_phi",
+    "delta_r",
+    "to_cartesian",
+    "to_ptetaphim",
+    "invariant_mass",
+    "jet_four_momentum",
+    "constituent_features",
+    "jet_images",
+    "exclusive_kt_axes",
+    "nsubjettiness",
+]
+
+
+def _check_constituents(constituents: np.ndarray) -> np.ndarray:
+    constituents = np.asarray(constituents)
+    if constituents.ndim != 3 or constituents.shape[-1] != 3:
+        raise ValueError(
+            f"constituents must have shape (n_jets, n_constituents, 3) holding (pt, deta, dphi); "
+            f"got shape {constituents.shape}. For a single jet use constituents[None]."
+        )
+    return constituents
+
+
+def delta_phi(phi1, phi2):
+    """Azimuthal difference ``phi1 - phi2`` wrapped into ``[-pi, pi)``; any broadcastable shapes."""
+    return (np.asarray(phi1) - np.asarray(phi2) + np.pi) % (2 * np.pi) - np.pi
+
+
+def delta_r(eta1, phi1, eta2, phi2):
+    """Angular distance ``sqrt(deta^2 + dphi^2)``; any broadcastable shapes."""
+    return np.hypot(np.asarray(eta1) - np.asarray(eta2), delta_phi(phi1, phi2))
+
+
+def to_cartesian(pt, eta, phi, m=0.0):
+    """(pt, eta, phi, m) -> array ``[..., 4]`` of (E, px, py, pz) in GeV."""
+    pt, eta, phi, m = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (pt, eta, phi, m)))
+    px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
+    energy = np.sqrt(px**2 + py**2 + pz**2 + m**2)
+    return np.stack([energy, px, py, pz], axis=-1)
+
+
+def to_ptetaphim(p4):
+    """Array ``[..., 4]`` of (E, px, py, pz) -> tuple (pt, eta, phi, m); m is 0 where m^2 < 0.
+
+    A zero vector gives pt = eta = phi = m = 0 (as for zero-padded constituents).
+    """
+    p4 = np.asarray(p4, dtype=np.float64)
+    if p4.shape[-1] != 4:
+        raise ValueError(f"four-vectors need a last axis of length 4 (E, px, py, pz); got shape {p4.shape}")
+    energy, px, py, pz = np.moveaxis(p4, -1, 0)
+    pt = np.hypot(px, py)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        eta = np.where(pt > 0, np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pz), where=pt > 0)), 0.0)
+    phi = np.arctan2(py, px)
+    m = np.sqrt(np.clip(energy**2 - px**2 - py**2 - pz**2, 0.0, None))
+    return pt, eta, phi, m
+
+
+def invariant_mass(*p4s):
+    """Invariant mass (GeV) of the sum of any number of ``[..., 4]`` (E, px, py, pz) arrays."""
+    if not p4s:
+        raise ValueError("invariant_mass needs at least one four-vector array")
+    total = sum(np.asarray(p, dtype=np.float64) for p in p4s)
+    return to_ptetaphim(total)[3]
+
+
+def jet_four_momentum(constituents, jet_eta=0.0, jet_phi=0.0):
+    """Sum of the (massless) constituents: array ``(n_jets, 4)`` of (E, px, py, pz) in GeV.
+
+    ``jet_eta``/``jet_phi`` (shape ``(n_jets,)`` or scalars) turn the relative coordinates
+    back into absolute ones; the mass does not depend on them, the momentum direction does.
+    """
+    c = _check_constituents(constituents).astype(np.float64)
+    jet_eta = np.asarray(jet_eta, dtype=np.float64).reshape(-1, 1) if np.ndim(jet_eta) else jet_eta
+    jet_phi = np.asarray(jet_phi, dtype=np.float64).reshape(-1, 1) if np.ndim(jet_phi) else jet_phi
+    p4 = to_cartesian(c[..., 0], c[..., 1] + jet_eta, c[..., 2] + jet_phi)
+    p4[c[..., 0] <= 0] = 0.0
+    return p4.sum(axis=1)
+
+
+def constituent_features(constituents):
+    """Per-constituent inputs for sequence and set networks.
+
+    Parameters
+    ----------
+    constituents : array ``(n_jets, n_constituents, 3)`` of (pt [GeV], deta, dphi).
+
+    Returns
+    -------
+    array ``(n_jets, n_constituents, 5)`` float32 with, per constituent,
+    ``deta``, ``dphi``, ``log(pt / GeV)``, ``log(E / GeV)``, ``pt / pt_jet``;
+    padded entries are all zero.  ``pt_jet`` is the scalar sum of constituent pt.
+    """
+    c = _check_constituents(constituents).astype(np.float64)
+    pt, deta, dphi = c[..., 0], c[..., 1], c[..., 2]
+    mask = pt > 0
+    safe_pt = np.where(mask, pt, 1.0)
+    # E of a massless particle at pseudorapidity eta: pt cosh(eta); the jet eta cancels in
+    # comparisons within a jet, and relative eta keeps the features boost-invariant along z.
+    energy = safe_pt * np.cosh(deta)
+    pt_sum = pt.sum(axis=1, keepdims=True)
+    features = np.stack(
+        [deta, dphi, np.log(safe_pt), np.log(energy), pt / np.where(pt_sum > 0, pt_sum, 1.0)], axis=-1
+    )
+    features[~mask] = 0.0
+    return features.astype(np.float32)
+
+
+def _flip_sign(pt, coordinate):
+    """-1 for jets whose pt sum is larger at negative ``coordinate`` than at positive, else +1."""
+    positive = (pt * (coordinate > 0)).sum(axis=1, keepdims=True)
+    negative = (pt * (coordinate < 0)).sum(axis=1, keepdims=True)
+    return np.where(positive < negative, -1.0, 1.0)
+
+
+def jet_images(constituents, n_pixels: int = 40, half_width: float = 1.0, preprocess: bool = True):
+    """Pixelated pt images of jets, as in de Oliveira et al., arXiv:1511.05190, and
+    Macaluso & Shih, arXiv:1803.00107 (the preprocessing of arXiv:1701.08784).
+
+    Parameters
+    ----------
+    constituents : array ``(n_jets, n_constituents, 3)`` of (pt [GeV], deta, dphi).
+    n_pixels : pixels per side.
+    half_width : the image covers ``[-half_width, half_width]`` in both eta and phi (radians).
+    preprocess : if True, (1) centre on the pt-weighted centroid, (2) rotate so that the
+        principal axis of the pt distribution lies along eta (vertical in ``plt.imshow``),
+        (3) flip so that the harder half is at positive eta and at positive phi,
+        (4) normalise each image to unit total intensity.
+        If False, just pixelate the pt (in GeV) in the given coordinates.
+
+    Returns
+    -------
+    float32 array ``(n_jets, n_pixels, n_pixels)``; axis 1 is eta (rows), axis 2 is phi.
+    """
+    c = _check_constituents(constituents).astype(np.float64)
+    if n_pixels < 1 or half_width <= 0:
+        raise ValueError(f"need n_pixels >= 1 and half_width > 0; got {n_pixels}, {half_width}")
+    pt, x, y = c[..., 0].copy(), c[..., 1].copy(), c[..., 2].copy()
+    mask = pt > 0
+    pt[~mask] = 0.0
+    if preprocess:
+        w = pt / np.clip(pt.sum(axis=1, keepdims=True), 1e-12, None)
+        x -= (w * x).sum(axis=1, keepdims=True)
+        y -= (w * y).sum(axis=1, keepdims=True)
+        # principal axis from the pt-weighted second moments
+        sxx, syy, sxy = (w * x * x).sum(1), (w * y * y).sum(1), (w * x * y).sum(1)
+        angle = 0.5 * np.arctan2(2 * sxy, sxx - syy)  # major axis angle w.r.t. the x (eta) axis
+        rot = -angle  # rotate the major axis onto the eta axis: the image's rows, vertical in imshow
+        cos, sin = np.cos(rot)[:, None], np.sin(rot)[:, None]
+        x, y = cos * x - sin * y, sin * x + cos * y
+        x *= _flip_sign(pt, x)
+        y *= _flip_sign(pt, y)
+    edges = np.linspace(-half_width, half_width, n_pixels + 1)
+    ix = np.digitize(x, edges) - 1
+    iy = np.digitize(y, edges) - 1
+    inside = mask & (ix >= 0) & (ix < n_pixels) & (iy >= 0) & (iy < n_pixels)
+    jet_index = np.broadcast_to(np.arange(len(c))[:, None], pt.shape)
+    images = np.zeros((len(c), n_pixels, n_pixels))
+    np.add.at(images, (jet_index[inside], ix[inside], iy[inside]), pt[inside])
+    if preprocess:
+        images /= np.clip(images.sum(axis=(1, 2), keepdims=True), 1e-12, None)
+    return images.astype(np.float32)
+
+
+def exclusive_kt_axes(constituents, n_axes: int):
+    """Axes of exclusive kT clustering to exactly ``n_axes`` subjets, for N-subjettiness.
+
+    Pairwise kT clustering with E-scheme recombination, distance
+    ``min(pt_i^2, pt_j^2) dR_ij^2`` in (rapidity, phi), no beam distance (an infinite
+    radius, as FastJet's ``exclusive_jets(n)`` with ``max_allowable_R``).  A plain loop
+    over merges per jet: fine for thousands of jets; the generator uses FastJet.
+
+    Parameters
+    ----------
+    constituents : ``(n_jets, n_constituents, 3)`` of (pt [GeV], deta, dphi).
+    n_axes : number of axes N >= 1.
+
+    Returns
+    -------
+    ``(n_jets, n_axes, 2)`` array of axis (rapidity, phi) relative to the jet axis; a jet
+    with fewer than N constituents gets its constituents as axes and the rest at (0, 0)
+    with no weight (its tau_N is then 0).
+    """
+    c = _check_constituents(constituents).astype(np.float64)
+    if n_axes < 1:
+        raise ValueError(f"n_axes must be >= 1, got {n_axes}")
+    axes = np.zeros((len(c), n_axes, 2))
+    for j, jet in enumerate(c):
+        jet = jet[jet[:, 0] > 0]
+        p4 = to_cartesian(jet[:, 0], jet[:, 1], jet[:, 2])
+        while len(p4) > n_axes:
+            pt, _, phi, _ = to_ptetaphim(p4)
+            rap = 0.5 * np.log((p4[:, 0] + p4[:, 3]) / np.clip(p4[:, 0] - p4[:, 3], 1e-12, None))
+            d = np.minimum.outer(pt**2, pt**2) * ((rap[:, None] - rap[None]) ** 2 + delta_phi(phi[:, None], phi[None]) ** 2)
+            np.fill_diagonal(d, np.inf)
+            a, b = np.unravel_index(np.argmin(d), d.shape)
+            merged = p4[a] + p4[b]
+            p4 = np.vstack([np.delete(p4, [a, b], axis=0), merged])
+        if len(p4):
+            _, _, phi, _ = to_ptetaphim(p4)
+            rap = 0.5 * np.log((p4[:, 0] + p4[:, 3]) / np.clip(p4[:, 0] - p4[:, 3], 1e-12, None))
+            axes[j, : len(p4), 0], axes[j, : len(p4), 1] = rap, phi
+    return axes
+
+
+def nsubjettiness(constituents, axes, r0: float):
+    """N-subjettiness tau_N (Thaler & Van Tilburg, arXiv:1011.2268), normalised.
+
+    ``tau_N = sum_i pt_i min_k dR(i, axis_k) / (r0 sum_i pt_i)``, with dR in (rapidity, phi);
+    for massless constituents rapidity equals pseudorapidity.
+
+    Parameters
+    ----------
+    constituents : ``(n_jets, n_constituents, 3)`` of (pt [GeV], deta, dphi).
+    axes : ``(n_jets, N, 2)`` axis (rapidity, phi) in the same relative frame, e.g. from
+        :func:`exclusive_kt_axes`.
+    r0 : the jet radius R used to normalise (0.8 for top jets, 1.0 for the dijet sample).
+
+    Returns
+    -------
+    ``(n_jets,)`` float64 array of tau_N (dimensionless, between 0 and about 1).
+    """
+    c = _check_constituents(constituents).astype(np.float64)
+    axes = np.asarray(axes, dtype=np.float64)
+    if axes.ndim != 3 or axes.shape[0] != c.shape[0] or axes.shape[2] != 2:
+        raise ValueError(f"axes must have shape (n_jets={c.shape[0]}, N, 2); got {axes.shape}")
+    pt = np.clip(c[..., 0], 0.0, None)
+    dr = np.hypot(c[..., 1, None] - axes[:, None, :, 0], delta_phi(c[..., 2, None], axes[:, None, :, 1]))
+    numerator = (pt * dr.min(axis=-1)).sum(axis=1)
+    return numerator / np.clip(r0 * pt.sum(axis=1), 1e-12, None)
