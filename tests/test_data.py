@@ -67,7 +67,9 @@ def test_constituents_reproduce_the_jet(top):
     pt, _, _, m = to_ptetaphim(jet_four_momentum(d["constituents"][:2000]))
     # the stored 100 leading constituents carry nearly all of the jet's momentum
     assert np.median(pt / d["jet_pt"][:2000]) > 0.99
-    assert np.median(np.abs(m - d["jet_mass"][:2000])) < 2.0
+    # the constituents are stored massless (pT, eta, phi): that lowers the jet mass by a few per cent
+    ratio = m / d["jet_mass"][:2000]
+    assert 0.95 < np.median(ratio) <= 1.0, np.median(ratio)
 
 
 def test_dijet_anomaly_signal_and_background():

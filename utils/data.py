@@ -178,7 +178,6 @@ def _with_derived(name: str, out: dict) -> dict:
         with np.errstate(divide="ignore", invalid="ignore"):
             out["tau21"] = np.where(out["tau1"] > 0, out["tau2"] / out["tau1"], 0.0).astype(np.float32)
             out["tau32"] = np.where(out["tau2"] > 0, out["tau3"] / out["tau2"], 0.0).astype(np.float32)
-        out["constituents"] = out["constituents"].astype(np.float32)
     elif name == "dijet_anomaly":
         light = out["jet1_mass"] <= out["jet2_mass"]  # CATHODE's ordering: j1 is the lighter jet
         for var in ("mass", "tau1", "tau2", "tau3"):
@@ -220,7 +219,7 @@ def load(name: str, split: str | None = None, max_events: int | None = None) -> 
     (1 = top); ``jet_pt``, ``jet_eta``, ``jet_phi``, ``jet_mass`` [GeV]; ``n_constituents``;
     ``tau1``, ``tau2``, ``tau3``, ``tau21``, ``tau32``.
     For **dijet_anomaly**: ``mjj`` [GeV]; the two leading jets by pt as ``jet1_*``/``jet2_*``
-    (``pt``, ``eta``, ``phi``, ``mass``, ``tau1..3``); CATHODE's features with j1 the lighter
+    (``pt``, ``eta``, ``mass``, ``tau1..3``); CATHODE's features with j1 the lighter
     jet: ``m_j1``, ``m_j2``, ``delta_m``, ``tau21_j1``, ``tau21_j2``, ``tau32_j1``, ``tau32_j2``;
     ``label`` (1 = W' signal).
     For **drell_yan**: ``mu_plus_pt/eta/phi``, ``mu_minus_pt/eta/phi``, ``m_mumu``, ``pt_mumu``.
@@ -260,7 +259,7 @@ def load(name: str, split: str | None = None, max_events: int | None = None) -> 
         order = order[:max_events]
     out = {k: v[order] for k, v in out.items()}
     for k, v in out.items():
-        if v.dtype == np.float64:
+        if v.dtype in (np.float16, np.float64):
             out[k] = v.astype(np.float32)
     return _with_derived(name, out)
 
@@ -376,12 +375,12 @@ def load_reference_lhco(path, max_events: int | None = None, chunksize: int = 20
             px, py, pz, m = (df[f"{v}j{j}"].to_numpy(np.float64) for v in ("px", "py", "pz", "m"))
             vec = np.stack([np.sqrt(px**2 + py**2 + pz**2 + m**2), px, py, pz], -1)
             p4.append(vec)
-            pt, eta, phi, _ = to_ptetaphim(vec)
-            out.update({f"jet{j}_pt": pt, f"jet{j}_eta": eta, f"jet{j}_phi": phi, f"jet{j}_mass": m})
+            pt, eta, _, _ = to_ptetaphim(vec)
+            out.update({f"jet{j}_pt": pt, f"jet{j}_eta": eta, f"jet{j}_mass": m})
             out.update({f"jet{j}_tau{i}": df[f"tau{i}j{j}"].to_numpy(np.float64) for i in (1, 2, 3)})
         # the LHCO file lists its jets by mass; the course's files list them by pt
         swap = out["jet2_pt"] > out["jet1_pt"]
-        for var in ("pt", "eta", "phi", "mass", "tau1", "tau2", "tau3"):
+        for var in ("pt", "eta", "mass", "tau1", "tau2", "tau3"):
             a, b = out[f"jet1_{var}"].copy(), out[f"jet2_{var}"].copy()
             out[f"jet1_{var}"], out[f"jet2_{var}"] = np.where(swap, b, a), np.where(swap, a, b)
         out["mjj"] = invariant_mass(*p4)
@@ -399,6 +398,10 @@ def _pack_for_shipping(sample: str, arrays: dict) -> dict:
     for key, value in arrays.items():
         if key == "constituents":
             out[key] = value[:, :STORED_CONSTITUENTS].astype(np.float16)
+        elif sample.startswith("dijet") and key.endswith("_phi"):
+            continue  # the azimuth of a dijet event is uniform: 6 MB saved, nothing lost
+        elif sample.startswith("dijet") and "_tau" in key:
+            out[key] = value.astype(np.float16)  # 0 < tau < 1: float16 keeps 3 significant digits
         elif value.dtype == np.float64:
             out[key] = value.astype(np.float32)
         else:
