@@ -285,7 +285,10 @@ def generate_chunk(sample: str, seed: int, chunk: int, events: int) -> dict:
 
 
 def chunk_path(cache_dir: Path, sample: str, seed: int, events: int, chunk: int) -> Path:
-    return Path(cache_dir) / sample / f"seed{seed}_events{events}_chunk{chunk:05d}.npz"
+    """Cache file of one chunk. A full chunk's content depends only on (sample, seed, chunk), so a
+    larger run of the same seed reuses the chunks of a smaller one (and the other way round)."""
+    n = chunk_events(sample, events, chunk)
+    return Path(cache_dir) / sample / f"seed{seed}_chunk{chunk:05d}_{n}events.npz"
 
 
 def _run_chunk(args) -> tuple[int, int]:
