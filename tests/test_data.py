@@ -111,10 +111,13 @@ def test_loading_takes_under_five_seconds(name):
     assert time.perf_counter() - start < 5
 
 
-def test_max_events_keeps_both_classes():
+def test_max_events_keeps_both_classes_and_constituents_can_be_skipped():
     _present("top_jets", "qcd_jets")
     d = data.load("top_tagging", "val", max_events=1000)
     assert len(d["label"]) == 1000 and 300 < d["label"].sum() < 700
+    light = data.load("top_tagging", "val", max_events=1000, constituents=False)
+    assert "constituents" not in light
+    np.testing.assert_array_equal(light["jet_mass"], d["jet_mass"])
 
 
 def test_unknown_names_and_splits_are_refused():

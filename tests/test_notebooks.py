@@ -65,7 +65,7 @@ def test_exercises_have_hidden_solutions(path):
 def test_closing_checks_assert_and_record(path):
     code = [_source(c) for c in _cells(path) if c["cell_type"] == "code"]
     assert re.search(r"^\s*assert ", "\n".join(code), re.M), "end with checks on the headline numbers"
-    assert f'utils.record_result("{path.stem}"' in "\n".join(code), \
+    assert re.search(rf"utils\.record_result\(\s*[\"']{path.stem}[\"']", "\n".join(code)), \
         f'record the headline numbers with utils.record_result("{path.stem}", ...)'
 
 

@@ -149,9 +149,9 @@ def _checked_path(sample: str) -> Path:
     return path
 
 
-def _read_sample(sample: str) -> dict:
-    arrays, _ = load_npz(_checked_path(sample))
-    return arrays
+def _read_sample(sample: str, skip: tuple = ()) -> dict:
+    with np.load(_checked_path(sample), allow_pickle=False) as f:  # npz members are read lazily
+        return {k: f[k] for k in f.files if k != "metadata" and k not in skip}
 
 
 def dataset_info(name: str) -> dict:
@@ -200,7 +200,8 @@ def _with_derived(name: str, out: dict) -> dict:
     return out
 
 
-def load(name: str, split: str | None = None, max_events: int | None = None) -> dict:
+def load(name: str, split: str | None = None, max_events: int | None = None,
+         constituents: bool = True) -> dict:
     """Load a course dataset as a dict of numpy arrays (first axis: jets or events).
 
     Parameters
@@ -211,6 +212,8 @@ def load(name: str, split: str | None = None, max_events: int | None = None) -> 
         ``"all"``); ``"train"``/``"test"``/``"all"`` for drell_yan (80/20 %, default ``"train"``).
     max_events : keep only the first ``max_events`` rows (the rows are shuffled, so classes
         stay mixed); for fast mode.
+    constituents : False skips the top-tagging constituents (most of the memory: 1.2 kB a
+        jet as float32) when only jet-level features are needed.
 
     Returns
     -------
@@ -240,7 +243,7 @@ def load(name: str, split: str | None = None, max_events: int | None = None) -> 
     for salt, (sample, label) in enumerate(spec["files"].items()):
         if name == "dijet_anomaly" and split in ("background", "signal") and label != (split == "signal"):
             continue
-        arrays = _read_sample(sample)
+        arrays = _read_sample(sample, skip=() if constituents else ("constituents",))
         arrays.pop("n_generated", None)
         n = len(next(iter(arrays.values())))
         if name == "top_tagging":
