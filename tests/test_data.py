@@ -85,7 +85,7 @@ def test_dijet_anomaly_signal_and_background():
 
     assert 80 < peak(sig["m_j1"], 0, 1000) < 120  # Y(100)
     assert 450 < peak(sig["m_j2"], 0, 1000) < 550  # X(500)
-    assert np.all(bkg["jet1_pt"] > 1200)
+    assert np.all(bkg["jet1_pt"] >= 1200 - 1e-3)  # float32 of the pT > 1.2 TeV selection
     in_sr = (bkg["mjj"] > 3300) & (bkg["mjj"] < 3700)
     # enough background for CATHODE's benchmark: S/sqrt(B) of about 2 at S/B of about 0.6 %
     assert in_sr.sum() >= 100_000, in_sr.sum()
