@@ -28,6 +28,8 @@ def test_name_kernel_and_stripped_outputs(path):
     assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), "name notebooks NN_short_name.ipynb"
     nb = json.loads(path.read_text())
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    # the book highlights `!git` and `%pip` lines (the Colab cell) only with the IPython lexer
+    assert nb["metadata"].get("language_info", {}).get("pygments_lexer") == "ipython3"
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
             assert not cell.get("outputs") and cell.get("execution_count") is None, \
