@@ -120,12 +120,16 @@ def laplacian(u, x):
 
 
 def train_lbfgs(loss_fn, params, adam_steps: int = 200, adam_lr: float = 1e-2, lbfgs_steps: int = 500,
-                lbfgs_lr: float = 1.0, history_size: int = 50, tolerance: float = 1e-16) -> dict:
+                lbfgs_lr: float = 1.0, history_size: int = 50, tolerance: float = 1e-16, chunk: int = 100,
+                min_improvement: float = 1e-3, patience: int = 2) -> dict:
     """Minimise ``loss_fn()`` over ``params``: ``adam_steps`` of Adam, then up to ``lbfgs_steps`` of L-BFGS.
 
     Adam moves the random initial network into a sensible region; L-BFGS (a quasi-Newton method
     with a strong-Wolfe line search) then converges much faster than any first-order method on
-    these small, smooth, full-batch problems.
+    these small, smooth, full-batch problems. L-BFGS runs in chunks of ``chunk`` iterations (its
+    memory carries over) and stops early once ``patience`` chunks in a row each lowered the loss by
+    less than the fraction ``min_improvement``: it has then stalled, usually at the precision the
+    network can reach, and further iterations only cost time.
 
     Parameters
     ----------
@@ -135,6 +139,8 @@ def train_lbfgs(loss_fn, params, adam_steps: int = 200, adam_lr: float = 1e-2, l
     lbfgs_steps : maximum number of L-BFGS iterations (0 skips it); each may evaluate the loss several times.
     lbfgs_lr, history_size, tolerance : passed to ``torch.optim.LBFGS`` (``tolerance`` is its
         ``tolerance_grad`` and ``tolerance_change``).
+    chunk, min_improvement, patience : the early stop of the L-BFGS phase (``min_improvement=0`` never
+        stops early).
 
     Returns
     -------
@@ -146,6 +152,8 @@ def train_lbfgs(loss_fn, params, adam_steps: int = 200, adam_lr: float = 1e-2, l
     params = [p for p in params if p.requires_grad]
     if not params:
         raise ValueError("no trainable parameters: pass model.parameters()")
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1; got {chunk}")
     history = {"loss": [], "phase": []}
     start = time.perf_counter()
     if adam_steps > 0:
@@ -158,7 +166,7 @@ def train_lbfgs(loss_fn, params, adam_steps: int = 200, adam_lr: float = 1e-2, l
             history["loss"].append(loss.item())
             history["phase"].append("adam")
     if lbfgs_steps > 0:
-        opt = torch.optim.LBFGS(params, lr=lbfgs_lr, max_iter=lbfgs_steps, history_size=history_size,
+        opt = torch.optim.LBFGS(params, lr=lbfgs_lr, max_iter=min(chunk, lbfgs_steps), history_size=history_size,
                                 tolerance_grad=tolerance, tolerance_change=tolerance,
                                 line_search_fn="strong_wolfe")
 
@@ -170,7 +178,20 @@ def train_lbfgs(loss_fn, params, adam_steps: int = 200, adam_lr: float = 1e-2, l
             history["phase"].append("lbfgs")
             return loss
 
-        opt.step(closure)
+        done, stalled = 0, 0
+        while done < lbfgs_steps:
+            before = min(history["loss"]) if history["loss"] else math.inf
+            opt.param_groups[0]["max_iter"] = min(chunk, lbfgs_steps - done)
+            opt.param_groups[0]["max_eval"] = int(1.25 * opt.param_groups[0]["max_iter"])
+            n_before = len(history["loss"])
+            opt.step(closure)
+            done += chunk
+            after = min(history["loss"][n_before:], default=math.inf)
+            if not math.isfinite(after):
+                break
+            stalled = stalled + 1 if after > (1 - min_improvement) * before else 0
+            if stalled >= patience:
+                break
     if history["loss"] and not math.isfinite(history["loss"][-1]):
         raise ValueError("the loss became NaN or infinite: lower adam_lr or check the loss function")
     history["seconds"] = time.perf_counter() - start
