@@ -110,10 +110,13 @@ def save_npz(path, arrays: dict, metadata: dict) -> Path:
     return path
 
 
-def load_npz(path) -> tuple[dict, dict]:
-    """Read a file written by :func:`save_npz`: returns (arrays, metadata). Never unpickles."""
+def load_npz(path, skip=()) -> tuple[dict, dict]:
+    """Read a file written by :func:`save_npz`: returns (arrays, metadata). Never unpickles.
+
+    Arrays named in ``skip`` are not read (npz members are decompressed only on access).
+    """
     with np.load(path, allow_pickle=False) as f:
-        arrays = {k: f[k] for k in f.files if k != "metadata"}
+        arrays = {k: f[k] for k in f.files if k != "metadata" and k not in skip}
         metadata = json.loads(f["metadata"].item()) if "metadata" in f.files else {}
     return arrays, metadata
 
@@ -150,8 +153,7 @@ def _checked_path(sample: str) -> Path:
 
 
 def _read_sample(sample: str, skip: tuple = ()) -> dict:
-    with np.load(_checked_path(sample), allow_pickle=False) as f:  # npz members are read lazily
-        return {k: f[k] for k in f.files if k != "metadata" and k not in skip}
+    return load_npz(_checked_path(sample), skip=skip)[0]
 
 
 def dataset_info(name: str) -> dict:

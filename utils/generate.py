@@ -203,6 +203,10 @@ class _Jet:
     def constituents(self):
         return self._constituents
 
+    def four_momentum(self) -> tuple[float, float, float, float]:
+        """(E, px, py, pz) in GeV."""
+        return self._sum
+
 
 def _anti_kt_jets(pythia8mc, pythia, fastjet, radius: float, pt_min: float, n_max: int) -> list:
     """The ``n_max`` leading anti-kT jets (pT > pt_min) of the visible final state, pT-ordered."""
@@ -214,7 +218,7 @@ def _anti_kt_jets(pythia8mc, pythia, fastjet, radius: float, pt_min: float, n_ma
 
 
 def _dijet_mass(a: _Jet, b: _Jet) -> float:
-    e, px, py, pz = (x + y for x, y in zip(a._sum, b._sum))
+    e, px, py, pz = (x + y for x, y in zip(a.four_momentum(), b.four_momentum()))
     return float(np.sqrt(max(e * e - px * px - py * py - pz * pz, 0.0)))
 
 

@@ -13,8 +13,9 @@ Conventions used throughout the course
   6 % for QCD jets).  The stored ``jet_mass`` is FastJet's, with the true masses: use it.
 
 Everything here is vectorised over jets; nothing needs FastJet.  The generator
-(:mod:`utils.generate`) uses FastJet for the event-level clustering and this module for
-the substructure, so what a student computes in a notebook is what is in the files.
+(:mod:`utils.generate`) uses FastJet (the fjcore bundled in Pythia) for the event-level
+clustering and this module for the substructure, so what a student computes in a notebook
+is what is in the files.
 """
 from __future__ import annotations
 
