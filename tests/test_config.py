@@ -59,3 +59,36 @@ def test_import_has_no_side_effects():
 def test_unknown_attribute_says_what_exists():
     with pytest.raises(AttributeError, match="modules are"):
         utils.no_such_module
+
+
+def test_configure_threads_follows_the_policy(monkeypatch):
+    from utils import config
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("COURSE_THREADS", raising=False)
+        monkeypatch.setattr(config, "available_cores", lambda: 2)
+        assert utils.configure_threads() == 1 and torch.get_num_threads() == 1
+        monkeypatch.setattr(config, "available_cores", lambda: 16)
+        assert utils.configure_threads() == 4 and torch.get_num_threads() == 4
+        monkeypatch.setenv("COURSE_THREADS", "3")
+        assert utils.configure_threads() == 3 and torch.get_num_threads() == 3
+        assert utils.configure_threads(2) == 2 and torch.get_num_threads() == 2
+        monkeypatch.setenv("COURSE_THREADS", "many")
+        with pytest.raises(ValueError, match="COURSE_THREADS"):
+            utils.configure_threads()
+        with pytest.raises(ValueError, match="positive integer"):
+            utils.configure_threads(0)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_configure_threads_before_torch_sets_a_passive_wait_policy():
+    import subprocess
+    import sys
+
+    code = ("import os, sys; os.environ.pop('OMP_WAIT_POLICY', None); os.environ.pop('COURSE_THREADS', None); "
+            "import utils; n = utils.configure_threads(); "
+            "assert os.environ['OMP_WAIT_POLICY'] == 'PASSIVE'; import torch; "
+            "assert torch.get_num_threads() == n, (torch.get_num_threads(), n)")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -235,3 +235,14 @@ def test_load_reference_lhco(tmp_path):
     df.drop(columns=["tau3j2"]).to_hdf(tmp_path / "bad.h5", key="df", mode="w", format="table")
     with pytest.raises(ValueError, match="tau3j2"):
         data.load_reference_lhco(tmp_path / "bad.h5")
+
+
+def test_drell_yan_has_disjoint_train_val_test_splits():
+    _present("drell_yan")
+    parts = {s: data.load("drell_yan", s) for s in ("train", "val", "test")}
+    n_all = len(data.load("drell_yan", "all")["m_mumu"])
+    sizes = {s: len(p["m_mumu"]) for s, p in parts.items()}
+    assert sum(sizes.values()) == n_all
+    assert sizes["val"] == sizes["test"] == pytest.approx(0.2 * n_all, abs=1)
+    keys = {s: set(zip(p["mu_plus_pt"].tolist(), p["mu_minus_eta"].tolist())) for s, p in parts.items()}
+    assert not keys["train"] & keys["val"] and not keys["val"] & keys["test"] and not keys["train"] & keys["test"]

@@ -45,7 +45,10 @@ def test_significance_improvement():
     assert np.isnan(metrics.significance_improvement(0.5, 0.0))
     labels = np.r_[np.zeros(1000), np.ones(1000)]
     scores = np.r_[np.linspace(0, 1, 1000), np.linspace(0.5, 1.5, 1000)]
-    assert metrics.max_significance_improvement(labels, scores) > 1
+    # background uniform on [0, 1], signal on [0.5, 1.5]: a cut at c keeps eps_s = 1.5 - c and
+    # eps_b = 1 - c; SIC = (0.5 + u)/sqrt(u) with u = eps_b falls with u, so the maximum sits at
+    # the tightest cut that keeps 10 of 1000 background events: u = 0.01, SIC = 0.51 / 0.1 = 5.1
+    assert metrics.max_significance_improvement(labels, scores, min_background=10) == pytest.approx(5.1, rel=0.01)
 
 
 @pytest.mark.parametrize("labels,scores,match", [
@@ -78,3 +81,103 @@ def test_classifier_two_sample_test_tells_apart_only_different_samples():
     assert shifted["weights"].shape == (2000,)
     with pytest.raises(ValueError, match="same d"):
         metrics.classifier_two_sample_test(np.zeros((50, 2)), np.zeros((50, 3)))
+
+
+def test_rejection_at_takes_the_lower_end_of_a_step_from_tied_scores():
+    # 4 signal, 4 background; one signal and two backgrounds share the score 0.5
+    labels = np.r_[1, 1, 1, 1, 0, 0, 0, 0]
+    scores = np.r_[0.9, 0.8, 0.5, 0.1, 0.5, 0.5, 0.2, 0.05]
+    # cut at 0.8 keeps eps_s = 0.5 with no background: rejection infinite
+    assert metrics.rejection_at(labels, scores, 0.5) == float("inf")
+    # eps_s = 0.75 needs the cut at 0.5: eps_b = 2/4
+    assert metrics.rejection_at(labels, scores, 0.75) == pytest.approx(2.0)
+    # between ROC points (eps_s 0.5 -> 0.75, eps_b 0 -> 0.5): linear interpolation
+    assert metrics.rejection_at(labels, scores, 0.625) == pytest.approx(1 / 0.25)
+    # a vertical step: all backgrounds tie with the lowest signal; eps_s = 1 costs eps_b = 1
+    assert metrics.rejection_at(np.r_[1, 1, 0, 0], np.r_[0.9, 0.1, 0.1, 0.1], 1.0) == pytest.approx(1.0)
+    # ties over the whole sample: a score that tells nothing gives rejection 1 at any eps_s
+    assert metrics.rejection_at(np.r_[np.ones(50), np.zeros(50)], np.zeros(100), 0.3) == pytest.approx(1 / 0.3)
+
+
+def test_bootstrap_error_of_a_mean_matches_the_standard_error():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=2000)
+    result = metrics.bootstrap(np.mean, x, n_resamples=400, seed=1)
+    assert result["value"] == pytest.approx(x.mean())
+    assert result["std"] == pytest.approx(x.std() / np.sqrt(len(x)), rel=0.15)
+    assert result["low"] < result["value"] < result["high"]
+    with pytest.raises(ValueError, match="same length"):
+        metrics.bootstrap(np.mean, x, x[:10])
+
+
+def test_rejection_error_follows_the_passing_background_count(gaussian_scores):
+    from scipy.stats import norm
+
+    labels, scores = gaussian_scores
+    value, error = metrics.rejection_with_error(labels, scores, 0.5, n_resamples=200)
+    eps_b = norm.sf(norm.ppf(0.5, loc=1))  # the cut at the signal median
+    n_pass = eps_b * 20_000
+    # the background that passes fluctuates (binomial), and so does the cut that keeps half the
+    # signal: var(eps_b) = eps_b (1 - eps_b) / n_b + (f_b(c) / f_s(c))^2 eps_s (1 - eps_s) / n_s
+    var = eps_b * (1 - eps_b) / 20_000 + (norm.pdf(1.0) / norm.pdf(0.0)) ** 2 * 0.25 / 20_000
+    expected = np.sqrt(var) / eps_b**2
+    assert value == pytest.approx(1 / eps_b, rel=0.05)
+    assert error == pytest.approx(expected, rel=0.15), (error, expected, n_pass)
+    auc_value, auc_error = metrics.auc_with_error(labels, scores)
+    assert 0.001 < auc_error < 0.01 and auc_value == pytest.approx(metrics.auc(labels, scores))
+    with pytest.raises(ValueError, match="no background passes"):
+        metrics.rejection_with_error(np.r_[0, 0, 1, 1], np.r_[0.1, 0.2, 0.8, 0.9], 0.5)
+
+
+def test_js_divergence_exact_values():
+    # p = (1/2, 1/2), q = (1, 0): m = (3/4, 1/4); JSD = 1 - (3/4) log2(4/3) - ... computed by hand
+    p, q = np.array([0.5, 0.5]), np.array([1.0, 0.0])
+    m = (p + q) / 2
+    expected = 0.5 * (0.5 * np.log2(0.5 / m[0]) + 0.5 * np.log2(0.5 / m[1])) + 0.5 * (1.0 * np.log2(1 / m[0]))
+    assert metrics.js_divergence(p, q) == pytest.approx(expected)
+    assert metrics.js_divergence(p, q) == pytest.approx(0.3112781244591328)  # bits, not nats, not the distance
+
+
+def test_two_sample_weights_estimate_the_density_ratio_for_unequal_samples():
+    # a ~ N(0, 1) with 3x more rows than b ~ N(0.5, 1): the density ratio p_a/p_b = exp(0.125 - 0.5 x)
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(0, 1, (30_000, 1)), rng.normal(0.5, 1, (10_000, 1))
+    result = metrics.classifier_two_sample_test(a, b, classifier=LogisticRegression(), seed=0)
+    n_test_b = len(result["weights"])
+    assert n_test_b == 5000
+    # the reweighted b sample must have the mean of a (0) and the weights average to 1
+    from sklearn.model_selection import train_test_split
+
+    x = np.concatenate([a, b])
+    y = np.r_[np.zeros(len(a)), np.ones(len(b))].astype(int)
+    _, x_te, _, y_te = train_test_split(x, y, test_size=0.5, random_state=0, stratify=y)
+    b_test = x_te[y_te == 1, 0]
+    w = result["weights"]
+    assert np.mean(w) == pytest.approx(1.0, abs=0.05)
+    assert np.average(b_test, weights=w) == pytest.approx(0.0, abs=0.05)
+    assert np.allclose(w, np.exp(0.125 - 0.5 * b_test), rtol=0.15)
+
+
+def test_wasserstein_distances_of_shifted_samples():
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(20_000, 2))
+    b = a + np.array([0.3, 0.0])
+    d = metrics.wasserstein_distances(a, b, names=["x", "y"])
+    assert d["x"] == pytest.approx(0.3, rel=1e-6) and d["y"] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="names"):
+        metrics.wasserstein_distances(a, b, names=["x"])
+
+
+def test_peak_and_width_of_a_breit_wigner_and_a_gaussian():
+    rng = np.random.default_rng(5)
+    bw = 91.19 + 2.50 / 2 * np.tan(np.pi * (rng.random(400_000) - 0.5))  # Cauchy: FWHM = Gamma = 2.5
+    out = metrics.peak_and_width(bw)
+    assert out["peak"] == pytest.approx(91.19, abs=0.05)
+    assert out["fwhm"] == pytest.approx(2.50, rel=0.05)
+    g = rng.normal(90.0, 2.0, 200_000)  # FWHM = 2 sqrt(2 ln 2) sigma = 4.71
+    out = metrics.peak_and_width(g)
+    assert out["peak"] == pytest.approx(90.0, abs=0.05) and out["fwhm"] == pytest.approx(4.71, rel=0.04)
+    with pytest.raises(ValueError, match="edge"):
+        metrics.peak_and_width(rng.normal(79, 1, 10_000))

@@ -4,7 +4,7 @@ Importing ``utils`` has no side effects: nothing is seeded, downloaded or plotte
 The submodules load on first use (``utils.metrics``, ``utils.plotting``, ...), so
 ``import utils`` is quick and does not import torch.
 
-- :mod:`utils.config`: ``set_seed``, ``get_device``, ``fast_mode``, ``pick``
+- :mod:`utils.config`: ``set_seed``, ``get_device``, ``configure_threads``, ``fast_mode``, ``pick``
 - :mod:`utils.data`: the datasets (``load``), their registry and checksums
 - :mod:`utils.jets`: four-vectors, jet images, constituent features, N-subjettiness
 - :mod:`utils.metrics`: ROC/AUC, rejection at fixed efficiency, SIC, JSD, classifier two-sample test
@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import importlib
 
-from .config import fast_mode, get_device, pick, set_seed
+from .config import configure_threads, fast_mode, get_device, pick, set_seed
 from .results import record_result
 
-__all__ = ["set_seed", "get_device", "fast_mode", "pick", "record_result",
+__all__ = ["set_seed", "get_device", "fast_mode", "pick", "configure_threads", "record_result",
            "config", "data", "jets", "metrics", "plotting", "training", "results", "solvers", "generate"]
 __version__ = "0.1.0"
 

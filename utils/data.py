@@ -45,7 +45,7 @@ DATASETS: dict[str, dict] = {
     },
     "drell_yan": {
         "files": {"drell_yan": 1},
-        "splits": ("train", "test", "all"),
+        "splits": ("train", "val", "test", "all"),
         "description": "pp -> Z/gamma* -> mu+ mu-, 13 TeV, muon (pt, eta, phi) per event",
     },
 }
@@ -53,7 +53,7 @@ DATASETS: dict[str, dict] = {
 # Split fractions for datasets with train/val/test splits (deterministic, by position after a
 # fixed shuffle, so every user gets the same jets in each split).
 SPLIT_FRACTIONS = {"train": (0.0, 0.6), "val": (0.6, 0.8), "test": (0.8, 1.0)}
-DRELL_YAN_FRACTIONS = {"train": (0.0, 0.8), "test": (0.8, 1.0), "all": (0.0, 1.0)}
+DRELL_YAN_FRACTIONS = {"train": (0.0, 0.6), "val": (0.6, 0.8), "test": (0.8, 1.0), "all": (0.0, 1.0)}
 SHUFFLE_SEED = 20221  # fixed: the splits are part of the dataset's definition
 
 # How each sample is stored for shipping (dtypes chosen to keep the files small).
@@ -211,7 +211,8 @@ def load(name: str, split: str | None = None, max_events: int | None = None,
     name : ``"top_tagging"``, ``"dijet_anomaly"`` or ``"drell_yan"`` (see ``DATASETS``).
     split : ``"train"``/``"val"``/``"test"`` for top_tagging (60/20/20 %, default
         ``"train"``); ``"all"``/``"background"``/``"signal"`` for dijet_anomaly (default
-        ``"all"``); ``"train"``/``"test"``/``"all"`` for drell_yan (80/20 %, default ``"train"``).
+        ``"all"``); ``"train"``/``"val"``/``"test"``/``"all"`` for drell_yan (60/20/20 %, default
+        ``"train"``).
     max_events : keep only the first ``max_events`` rows (the rows are shuffled, so classes
         stay mixed); for fast mode.
     constituents : False skips the top-tagging constituents (most of the memory: 1.2 kB a

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["roc_curve", "auc", "rejection_at", "significance_improvement", "max_significance_improvement",
-           "js_divergence", "classifier_two_sample_test"]
+           "js_divergence", "classifier_two_sample_test", "bootstrap", "auc_with_error", "rejection_with_error",
+           "wasserstein_distances", "peak_and_width"]
 
 
 def _check_scores(labels, scores, weights=None):
@@ -59,7 +60,13 @@ def auc(labels, scores, weights=None) -> float:
 
 
 def rejection_at(labels, scores, eps_s: float = 0.3, weights=None) -> float:
-    """Background rejection ``1/eps_b`` at signal efficiency ``eps_s`` (interpolated on the ROC).
+    """Background rejection ``1/eps_b`` at signal efficiency ``eps_s``.
+
+    ``eps_b`` is the smallest background efficiency of a cut that keeps at least ``eps_s``
+    of the signal, interpolated linearly between the two ROC points around ``eps_s`` (the
+    expectation when tied scores are broken at random).  Where the ROC has a step (one
+    ``eps_s`` with several ``eps_b``, from scores shared by signal and background), the
+    lower end of the step counts, as a cut at that score gives it.
 
     Returns ``inf`` if no background passes at that efficiency (then the test set is too
     small to measure it: quote a lower limit instead).
@@ -67,7 +74,12 @@ def rejection_at(labels, scores, eps_s: float = 0.3, weights=None) -> float:
     if not 0 < eps_s <= 1:
         raise ValueError(f"eps_s must be in (0, 1]; got {eps_s}")
     e_s, e_b, _ = roc_curve(labels, scores, weights)
-    eps_b = float(np.interp(eps_s, e_s, e_b))
+    i = int(np.searchsorted(e_s, eps_s, side="left"))  # first ROC point with e_s >= eps_s
+    if e_s[i] == eps_s or i == 0:
+        eps_b = float(e_b[i])
+    else:  # interpolate between the last point below eps_s and the first at or above it
+        frac = (eps_s - e_s[i - 1]) / (e_s[i] - e_s[i - 1])
+        eps_b = float(e_b[i - 1] + frac * (e_b[i] - e_b[i - 1]))
     return float("inf") if eps_b <= 0 else 1.0 / eps_b
 
 
@@ -131,9 +143,11 @@ def classifier_two_sample_test(sample_a, sample_b, classifier=None, test_fractio
     Returns
     -------
     dict with ``auc``, ``auc_std`` (bootstrap-free estimate, Hanley & McNeil 1982, valid
-    near 0.5) and ``weights`` ``w = D/(1-D)`` on the held-out ``sample_b`` rows, with ``D``
-    the classifier's probability that a row comes from ``sample_a``: ``w`` reweights
-    ``sample_b`` towards ``sample_a``, and where it is far from 1 the generator is off.
+    near 0.5) and ``weights`` ``w = D/(1-D) * n_b/n_a`` on the held-out ``sample_b`` rows, with
+    ``D`` the classifier's probability that a row comes from ``sample_a`` and ``n_b/n_a`` the
+    training samples' size ratio (so that ``w`` estimates the density ratio
+    ``p_a(x)/p_b(x)`` even for samples of different sizes): ``w`` reweights ``sample_b``
+    towards ``sample_a``, and where it is far from 1 the generator is off.
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.model_selection import train_test_split
@@ -158,4 +172,149 @@ def classifier_two_sample_test(sample_a, sample_b, classifier=None, test_fractio
     q1, q2 = value / (2 - value), 2 * value**2 / (1 + value)
     std = np.sqrt((value * (1 - value) + (n1 - 1) * (q1 - value**2) + (n0 - 1) * (q2 - value**2)) / (n1 * n0))
     d_a = 1 - d[y_te == 1]  # probability of "sample_a" for the held-out sample_b rows
-    return {"auc": value, "auc_std": float(std), "weights": d_a / (1 - d_a)}
+    # the classifier's odds D/(1-D) carry the training prior n_a/n_b: divide it out so that
+    # w estimates the density ratio p_a(x)/p_b(x) whatever the sample sizes
+    prior = np.sum(y_tr == 0) / np.sum(y_tr == 1)
+    return {"auc": value, "auc_std": float(std), "weights": d_a / (1 - d_a) / prior}
+
+
+def bootstrap(statistic, *arrays, n_resamples: int = 200, seed: int = 0, stratify=None) -> dict:
+    """Bootstrap uncertainty of any statistic of one or more equal-length arrays.
+
+    Resamples the rows (the same rows of every array) with replacement ``n_resamples``
+    times and recomputes ``statistic(*resampled_arrays)``.  With ``stratify`` (e.g. the
+    labels) each class is resampled on its own, so every resample keeps the class sizes:
+    the uncertainty of a rejection then comes from the background that passes, as it should.
+
+    Parameters
+    ----------
+    statistic : function of the arrays returning a float, e.g. ``lambda y, s: auc(y, s)``.
+    arrays : ``(n, ...)`` arrays sharing their first axis.
+    n_resamples : number of bootstrap resamples (200 gives the error to about 5 %).
+    seed : seed of the resampling.
+    stratify : optional ``(n,)`` class labels.
+
+    Returns
+    -------
+    dict with ``value`` (the statistic on the arrays themselves), ``std`` (standard
+    deviation over the resamples), ``low``/``high`` (the central 68 % interval) and
+    ``samples`` (``(n_resamples,)``).  Resamples where the statistic is infinite (no
+    background passing) are counted in ``n_infinite`` and left out of the spread.
+    """
+    if not arrays:
+        raise ValueError("bootstrap needs at least one array")
+    arrays = [np.asarray(a) for a in arrays]
+    n = len(arrays[0])
+    if any(len(a) != n for a in arrays):
+        raise ValueError(f"all arrays need the same length; got {[len(a) for a in arrays]}")
+    if n_resamples < 2:
+        raise ValueError(f"n_resamples must be at least 2; got {n_resamples}")
+    rng = np.random.default_rng(seed)
+    groups = [np.arange(n)] if stratify is None else [np.flatnonzero(np.asarray(stratify) == c)
+                                                      for c in np.unique(stratify)]
+    samples = np.empty(n_resamples)
+    for k in range(n_resamples):
+        rows = np.concatenate([g[rng.integers(0, len(g), len(g))] for g in groups])
+        samples[k] = statistic(*(a[rows] for a in arrays))
+    finite = samples[np.isfinite(samples)]
+    if len(finite) < 2:
+        raise ValueError("the statistic is infinite in almost every resample: too few events to measure it")
+    low, high = np.percentile(finite, [16, 84])
+    return {"value": float(statistic(*arrays)), "std": float(np.std(finite, ddof=1)), "low": float(low),
+            "high": float(high), "samples": samples, "n_infinite": int(len(samples) - len(finite))}
+
+
+def auc_with_error(labels, scores, n_resamples: int = 200, seed: int = 0) -> tuple[float, float]:
+    """AUC and its bootstrap standard deviation (classes resampled separately)."""
+    labels, scores, _ = _check_scores(labels, scores)
+    result = bootstrap(auc, labels, scores, n_resamples=n_resamples, seed=seed, stratify=labels)
+    return result["value"], result["std"]
+
+
+def rejection_with_error(labels, scores, eps_s: float = 0.5, n_resamples: int = 200,
+                         seed: int = 0) -> tuple[float, float]:
+    """Background rejection ``1/eps_b`` at ``eps_s`` and its bootstrap standard deviation.
+
+    The uncertainty is dominated by the number of background events that pass: about
+    ``rejection / sqrt(n_pass)``.  Quote both, and compare two taggers only where their
+    difference is several of these uncertainties.  Raises ValueError if no background passes.
+    """
+    labels, scores, _ = _check_scores(labels, scores)
+    if not np.isfinite(rejection_at(labels, scores, eps_s)):
+        raise ValueError(f"no background passes at eps_s = {eps_s}: the test set is too small to measure "
+                         "the rejection there (quote a lower limit, or use a larger eps_s)")
+    result = bootstrap(lambda y, s: rejection_at(y, s, eps_s), labels, scores, n_resamples=n_resamples,
+                       seed=seed, stratify=labels)
+    return result["value"], result["std"]
+
+
+def wasserstein_distances(sample_a, sample_b, names=None) -> dict:
+    """1D Wasserstein (earth mover's) distance between two samples, feature by feature.
+
+    Parameters
+    ----------
+    sample_a, sample_b : ``(n_a, d)`` and ``(n_b, d)`` arrays (or ``(n,)`` for one feature).
+    names : ``d`` feature names (default ``"0"``, ``"1"``, ...).
+
+    Returns
+    -------
+    ``{name: distance}`` in each feature's own units (GeV for a momentum): the average
+    distance by which probability mass must move to turn one distribution into the other.
+    """
+    from scipy.stats import wasserstein_distance
+
+    a, b = np.asarray(sample_a, dtype=np.float64), np.asarray(sample_b, dtype=np.float64)
+    a, b = (a[:, None] if a.ndim == 1 else a), (b[:, None] if b.ndim == 1 else b)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"samples need shapes (n_a, d) and (n_b, d) with the same d; got {a.shape} and {b.shape}")
+    names = [str(i) for i in range(a.shape[1])] if names is None else list(names)
+    if len(names) != a.shape[1]:
+        raise ValueError(f"got {len(names)} names for {a.shape[1]} features")
+    return {name: float(wasserstein_distance(a[:, i], b[:, i])) for i, name in enumerate(names)}
+
+
+def peak_and_width(values, bins=None, range=(80.0, 100.0), bin_width: float = 0.25) -> dict:
+    """Position and full width at half maximum of a resonance peak, from a histogram.
+
+    Used for the Z line shape in the dimuon mass (notebooks 00, 09, 10): histogram
+    ``values`` in bins of ``bin_width`` over ``range`` (GeV), smooth with a 3-bin running
+    mean, take the highest bin as the peak (refined by a parabola fitted to the bins above
+    80 % of the maximum) and the FWHM from where the smoothed histogram crosses half the peak height
+    (linear interpolation between bins).
+
+    Returns
+    -------
+    dict with ``peak`` and ``fwhm`` (same units as ``values``).  Raises ValueError when the
+    peak is at the edge of the range or fewer than 100 values fall in it.
+    """
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if bins is None:
+        bins = int(round((range[1] - range[0]) / bin_width))
+    counts, edges = np.histogram(values, bins=bins, range=range)
+    if counts.sum() < 100:
+        raise ValueError(f"only {counts.sum()} values in {range}: too few to measure a peak")
+    smooth = np.convolve(counts, np.ones(3) / 3, mode="same")
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    i = int(np.argmax(smooth))
+    if i < 2 or i > len(smooth) - 3:
+        raise ValueError(f"the peak is at the edge of the range {range}: widen it")
+    # refine the peak with a parabola fitted to the contiguous bins above 80 % of the maximum
+    lo_top, hi_top = i, i
+    while lo_top > 0 and smooth[lo_top - 1] > 0.8 * smooth[i]:
+        lo_top -= 1
+    while hi_top < len(smooth) - 1 and smooth[hi_top + 1] > 0.8 * smooth[i]:
+        hi_top += 1
+    lo_top, hi_top = min(lo_top, i - 1), max(hi_top, i + 1)
+    c2, c1, _ = np.polyfit(centres[lo_top: hi_top + 1] - centres[i], smooth[lo_top: hi_top + 1], 2)
+    peak = centres[i] - c1 / (2 * c2) if c2 < 0 else centres[i]
+    half = 0.5 * smooth[i]
+    left = np.flatnonzero(smooth[:i] < half)
+    right = np.flatnonzero(smooth[i:] < half)
+    if not len(left) or not len(right):
+        raise ValueError(f"the peak does not fall to half its height inside {range}: widen it")
+    lo, hi = left[-1], i + right[0]
+
+    def cross(a, b):  # where the line between bins a and b crosses the half height
+        return centres[a] + (half - smooth[a]) / (smooth[b] - smooth[a]) * (centres[b] - centres[a])
+
+    return {"peak": float(peak), "fwhm": float(cross(hi - 1, hi) - cross(lo, lo + 1))}
