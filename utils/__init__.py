@@ -11,6 +11,7 @@ The submodules load on first use (``utils.metrics``, ``utils.plotting``, ...), s
 - :mod:`utils.plotting`: the course style, ROC/rejection plots, histograms with ratio panels
 - :mod:`utils.training`: a short fit loop for torch models with early stopping
 - :mod:`utils.results`: ``record_result`` for the closing checks and ``make benchmark``
+- :mod:`utils.tagging`: the boosted-tree baseline of the top-tagging notebooks, a tagger's summary with uncertainties
 - :mod:`utils.solvers`: networks as trial solutions of differential equations, the shooting method
 """
 from __future__ import annotations
@@ -21,10 +22,11 @@ from .config import configure_threads, fast_mode, get_device, pick, set_seed
 from .results import record_result
 
 __all__ = ["set_seed", "get_device", "fast_mode", "pick", "configure_threads", "record_result",
-           "config", "data", "jets", "metrics", "plotting", "training", "results", "solvers", "generate"]
+           "config", "data", "jets", "metrics", "plotting", "training", "results", "solvers", "generate", "tagging"]
 __version__ = "0.1.0"
 
-_SUBMODULES = {"config", "data", "jets", "metrics", "plotting", "training", "results", "solvers", "generate"}
+_SUBMODULES = {"config", "data", "jets", "metrics", "plotting", "training", "results", "solvers", "generate",
+               "tagging"}
 
 
 def __getattr__(name):
