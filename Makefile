@@ -6,6 +6,15 @@
 #   make data       regenerate the shipped samples with Pythia 8 + FastJet (about an hour on 2 cores)
 SHELL := /bin/bash
 PYTHON ?= python3
+# Where the torch wheel comes from. The default is PyTorch's index of CPU-only wheels (a plain
+# `pip install torch` on Linux pulls the CUDA build, several GB); where that index cannot be
+# reached, the default index is tried instead (some mirrors serve the CPU build there).
+# For a GPU machine: make setup TORCH_INDEX=https://download.pytorch.org/whl/cu128
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_VERSION := 2.13.0
+# The exact versions the course is tested with (CI installs these; bump them in one commit,
+# with environment.yml, after `make test` passes on the new set).
+CONSTRAINTS := .ci/constraints.txt
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -22,12 +31,14 @@ help:
 	@sed -n '2,7p' Makefile | sed 's/^# *//'
 
 # The virtual environment: CPU PyTorch first (an unpinned torch pulls a CUDA build of several GB),
-# then the course's package with its extras.
-$(STAMP): pyproject.toml
+# then the course's package with its extras, at the locked versions.
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -U pip
-	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[dev,generate]"
+	$(BIN)/python -m pip install -q --timeout 15 --retries 1 torch==$(TORCH_VERSION) --index-url $(TORCH_INDEX) \
+	  || { echo "$(TORCH_INDEX) not reachable: torch from the default index"; \
+	       $(BIN)/python -m pip install -q torch==$(TORCH_VERSION); }
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e ".[dev,generate]"
 	touch $(STAMP)
 
 # MathJax, require.js and the widget manager, served by the book itself (offline rendering).
@@ -40,9 +51,13 @@ book: setup
 	$(BIN)/jupyter-book build . --keep-going -W
 	@echo "open _build/html/index.html"
 
-# Debian's Chromium for the headless check of the built pages (CI runs as root).
+# Debian's Chromium for the headless check of the built pages. CI runs as root and installs it;
+# elsewhere (no root, macOS) the browser test is skipped with a message saying how to get it.
 chromium:
-	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
+	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	       && { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } ; } \
+	  || echo "no Chromium: the browser test will be skipped (Debian/Ubuntu: sudo apt-get install chromium; macOS: brew install --cask chromium)"
 
 # One pytest run: unit tests, data checks, the book build with its browser check (tests/), and
 # every notebook through nbval, all in fast mode.
