@@ -21,9 +21,13 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def html():
-    """Build the whole book once, in fast mode, with its own execution cache."""
+def start_build() -> subprocess.Popen:
+    """Start building the whole book in fast mode, with its own execution cache, in the background.
+
+    ``tests/conftest.py`` starts it as soon as the session knows it will need the book, so that
+    on two cores it executes the notebooks while nbval executes them on the other core (each
+    notebook's kernel uses one thread: ``utils.configure_threads``).
+    """
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     config["execute"]["cache"] = str(OUT / ".jupyter_cache")  # never mix fast outputs into `make book`
     for stale in ("html", ".doctrees", "jupyter_execute"):  # Sphinx misses some config changes
@@ -33,9 +37,17 @@ def html():
     env = {**os.environ, "COURSE_FAST": "1"}
     cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT), "--path-output", str(OUT),
            "--config", str(OUT / "_config.yml"), "-W", "--keep-going"]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"the book build failed:\n{log[-6000:]}"
+    log = open(OUT / "build.log", "w")
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.fixture(scope="module")
+def html(request):
+    """The built book (fast mode): waits for the build started at collection, or runs one."""
+    proc = getattr(request.config, "_course_book_build", None) or start_build()
+    returncode = proc.wait()
+    log = (OUT / "build.log").read_text()
+    assert returncode == 0, f"the book build failed:\n{log[-6000:]}"
     return OUT / "_build" / "html"
 
 
