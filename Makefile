@@ -48,6 +48,7 @@ $(VENDOR): book/vendor.sh
 setup: $(STAMP) $(VENDOR)
 
 book: setup
+	$(BIN)/python -m utils book-cache   # clears the execution cache when utils/ or data/ changed
 	$(BIN)/jupyter-book build . --keep-going -W
 	@echo "open _build/html/index.html"
 
@@ -77,8 +78,8 @@ benchmark: setup
 	$(BIN)/python -m utils.benchmark
 
 data: setup
-	for s in $(SAMPLES); do $(BIN)/python -m utils.data generate $$s --seed $(SEED) --workers $(WORKERS) || exit 1; done
-	$(BIN)/python -m utils.data verify
+	for s in $(SAMPLES); do $(BIN)/python -m utils generate $$s --seed $(SEED) --workers $(WORKERS) || exit 1; done
+	$(BIN)/python -m utils verify
 
 clean:
 	rm -rf _build results .pytest_cache

@@ -6,15 +6,23 @@ import time
 import numpy as np
 import pytest
 
-from utils import data
+from utils import data, generate, jets
 
 MB = 1e6
+
+
+def _as_json(value):
+    return json.loads(json.dumps(value))
 
 
 def _present(*samples):
     missing = [s for s in samples if not (data.data_dir() / f"{s}.npz").exists()]
     if missing:
         pytest.fail(f"data files {missing} are missing from data/: run `make data`")
+
+
+MEDIAN_TAU_TOLERANCE = 2e-4
+P90_TAU_TOLERANCE = 1e-3
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +39,17 @@ def test_manifest_lists_every_file_with_checksum_and_settings():
         assert len(entry["sha256"]) == 64 and entry["size"] > 0 and entry["seed"] >= 0
         assert entry["pythia_settings"] and entry["versions"]["pythia8mc"]
         assert entry["size"] <= 50 * MB, f"{name} is over the 50 MB limit"
-    assert sum(e["size"] for e in manifest.values()) <= 100 * MB
+        # what the stored tau values mean is recorded with every file that has them
+        assert "nsubjettiness" in entry and (entry["nsubjettiness"] is None) == (entry["jets"] is None), name
+        assert entry["store"] == _as_json(generate.SAMPLES[name[:-4]]["store"]), name
+    assert sum(e["size"] for e in manifest.values()) <= 128 * MB
+    # the top-tagging files were made with the generator's N-subjettiness (axes and constituents in
+    # one coordinate); the dijet files still with the older one, and the manifest says so
+    for name in ("top_jets.npz", "qcd_jets.npz"):
+        assert manifest[name]["nsubjettiness"] == generate.NSUBJETTINESS
+    for name in ("dijet_qcd.npz", "dijet_wprime.npz"):
+        assert manifest[name]["nsubjettiness"] in (generate.NSUBJETTINESS, generate.NSUBJETTINESS_BEFORE_ISSUE_14)
+    assert manifest["dijet_qcd.npz"]["nsubjettiness"] == manifest["dijet_wprime.npz"]["nsubjettiness"]
 
 
 def test_every_shipped_file_matches_its_checksum():
@@ -58,6 +76,55 @@ def test_top_jets_have_the_top_mass_and_qcd_jets_do_not(top):
     assert np.all((d["jet_pt"] >= 550) & (d["jet_pt"] <= 650)) and np.all(np.abs(d["jet_eta"]) < 2)
     # three-prong tops have smaller tau32 than QCD jets
     assert np.median(d["tau32"][d["label"] == 1]) < np.median(d["tau32"][d["label"] == 0]) - 0.1
+
+
+def test_stored_taus_are_utils_jets_on_the_stored_constituents(top):
+    # the generator computes tau1..3 with utils.jets on up to 200 constituents at full precision;
+    # from the 100 stored float16 constituents the same functions give the same values up to
+    # that rounding and truncation. Measured on 10k top jets: median relative difference
+    # 3.9e-5 / 6.1e-5 / 1.1e-4 (tau1 / tau2 / tau3), 90th percentile 1.4e-4 / 2.3e-4 / 4.7e-4,
+    # tau32 median absolute difference 3.6e-5. The older generator (axes at rapidity, constituents
+    # at pseudorapidity) was off by a median 2.8e-4 / 7.7e-4 / 1.8e-3, a 90th percentile
+    # 1.6e-3 / 5.9e-3 / 1.5e-2 and 6.6e-4 in tau32: each check below fails on it.
+    d = top["test"]
+    n = 3000 if jets.have_fastjet() else 150
+    stored = np.stack([d["tau1"][:n], d["tau2"][:n], d["tau3"][:n]], axis=1).astype(np.float64)
+    ours = jets.nsubjettiness_taus(d["constituents"][:n], r0=0.8)
+    rel = np.abs(ours / stored - 1)
+    np.testing.assert_array_less(np.median(rel, axis=0), [MEDIAN_TAU_TOLERANCE] * 3)
+    assert np.all(np.percentile(rel, 90, axis=0) < P90_TAU_TOLERANCE), np.percentile(rel, 90, axis=0)
+    tau32 = lambda t: t[:, 2] / t[:, 1]  # noqa: E731
+    assert np.median(np.abs(tau32(ours) - tau32(stored))) < 2e-4
+
+
+def test_cluster_order_is_a_permutation_with_real_constituents_first(top):
+    for split, d in top.items():
+        order, c = d["cluster_order"], d["constituents"]
+        assert order.shape == c.shape[:2] and order.dtype == np.int64
+        np.testing.assert_array_equal(np.sort(order, axis=1), np.broadcast_to(np.arange(c.shape[1]), order.shape))
+        reordered = np.take_along_axis(c, order[..., None], axis=1)
+        n_real = (c[..., 0] > 0).sum(axis=1)  # pt > 0 marks the real constituents
+        slot = np.arange(c.shape[1])
+        assert np.all((reordered[..., 0] > 0) == (slot < n_real[:, None])), split  # real ones first
+        padding = np.where(slot >= n_real[:, None], order, -1)
+        assert np.all(np.diff(padding, axis=1)[slot[1:] > n_real[:, None]] == 1)  # then the padding, ascending
+        # the same momentum, in another order: not the pt order
+        np.testing.assert_allclose(reordered[..., 0].sum(1), c[..., 0].sum(1), rtol=1e-5)
+        assert np.mean(np.any(order[:, :10] != slot[:10], axis=1)) > 0.9
+    if jets.have_fastjet():  # and exactly what utils.jets computes on the shipped constituents
+        d = top["val"]
+        shipped = d["constituents"][:300].astype(np.float16)
+        np.testing.assert_array_equal(jets.cluster_order(shipped), d["cluster_order"][:300])
+
+
+def test_massless_constituents_as_the_jets_docstring_says(top):
+    d = top["val"]
+    c = d["constituents"].astype(np.float64)
+    real = c[..., 0] > 0
+    p = c[..., 0] * np.cosh(c[..., 1] + d["jet_eta"][:, None])  # |p| of a massless constituent
+    soft = real & (p < 3.1)  # where E = |p| is off by more than a per mille for a pion
+    assert 0.35 < soft.sum() / real.sum() < 0.5  # "about 40 % of the constituents"
+    assert 0.03 < (c[..., 0] * soft).sum() / (c[..., 0] * real).sum() < 0.07  # "about 5 % of the jet's pT"
 
 
 def test_constituents_reproduce_the_jet(top):
@@ -148,7 +215,7 @@ def test_corrupted_file_is_refused_with_the_fix(data_copy):
     raw = bytearray(path.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     path.write_bytes(bytes(raw))
-    with pytest.raises(ValueError, match=r"drell_yan.npz is corrupted.*python -m utils.data generate drell_yan"):
+    with pytest.raises(ValueError, match=r"drell_yan.npz is corrupted.*python -m utils generate drell_yan"):
         data.load("drell_yan")
 
 
@@ -184,57 +251,6 @@ def test_npz_round_trip_needs_no_pickle(tmp_path):
     np.save(tmp_path / "evil.npy", np.array([object()], dtype=object), allow_pickle=True)
     with pytest.raises(ValueError, match="allow_pickle"):
         np.load(tmp_path / "evil.npy", allow_pickle=False)
-
-
-# --- the reference datasets, in their exact file formats ------------------------------------
-def test_load_reference_top_tagging(tmp_path):
-    pd = pytest.importorskip("pandas")
-    pytest.importorskip("tables")
-    from utils.jets import to_cartesian
-
-    rng = np.random.default_rng(0)
-    n_jets, n_max = 7, 200
-    cols = {}
-    p4 = np.zeros((n_jets, n_max, 4))
-    for j in range(n_jets):
-        k = 5 + j
-        pt = np.sort(rng.uniform(5, 100, k))[::-1]
-        p4[j, :k] = to_cartesian(pt, 0.5 + rng.normal(0, 0.1, k), 1.0 + rng.normal(0, 0.1, k))
-    for i in range(n_max):
-        for v, idx in (("E", 0), ("PX", 1), ("PY", 2), ("PZ", 3)):
-            cols[f"{v}_{i}"] = p4[:, i, idx]
-    cols.update({"truthE": np.zeros(n_jets), "truthPX": np.zeros(n_jets), "truthPY": np.zeros(n_jets),
-                 "truthPZ": np.zeros(n_jets), "ttv": np.zeros(n_jets), "is_signal_new": np.arange(n_jets) % 2})
-    path = tmp_path / "test.h5"
-    pd.DataFrame(cols).to_hdf(path, key="table", mode="w", format="table")
-    out = data.load_reference_top_tagging(path, chunksize=3)
-    assert out["constituents"].shape == (n_jets, data.STORED_CONSTITUENTS, 3)
-    np.testing.assert_array_equal(out["label"], np.arange(n_jets) % 2)
-    np.testing.assert_array_equal(out["n_constituents"], 5 + np.arange(n_jets))
-    assert abs(np.median(out["jet_eta"]) - 0.5) < 0.15
-    np.testing.assert_allclose(out["constituents"][:, :5, 0].sum(1) > 0, True)
-    with pytest.raises(FileNotFoundError, match="not found"):
-        data.load_reference_top_tagging(tmp_path / "nope.h5")
-
-
-def test_load_reference_lhco(tmp_path):
-    pd = pytest.importorskip("pandas")
-    pytest.importorskip("tables")
-    rng = np.random.default_rng(1)
-    n = 50
-    df = pd.DataFrame({c: rng.uniform(0.1, 1.0, n) for c in data.LHCO_FEATURE_COLUMNS})
-    df["pxj1"], df["pyj1"], df["pzj1"], df["mj1"] = 1500.0, 0.0, 100.0, 100.0
-    df["pxj2"], df["pyj2"], df["pzj2"], df["mj2"] = -1400.0, 0.0, -200.0, 500.0
-    df["label"] = np.arange(n) % 2
-    path = tmp_path / "events_anomalydetection_v2.features.h5"
-    df.to_hdf(path, key="df", mode="w", format="table")
-    out = data.load_reference_lhco(path, chunksize=20)
-    assert len(out["mjj"]) == n and np.all(out["jet1_pt"] >= out["jet2_pt"])
-    np.testing.assert_allclose(out["m_j1"], 100.0) and np.testing.assert_allclose(out["delta_m"], 400.0, rtol=1e-5)
-    assert 2900 < out["mjj"][0] < 3200
-    df.drop(columns=["tau3j2"]).to_hdf(tmp_path / "bad.h5", key="df", mode="w", format="table")
-    with pytest.raises(ValueError, match="tau3j2"):
-        data.load_reference_lhco(tmp_path / "bad.h5")
 
 
 def test_drell_yan_has_disjoint_train_val_test_splits():

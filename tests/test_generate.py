@@ -4,7 +4,17 @@ import pytest
 pytest.importorskip("pythia8mc", reason="generation needs the [generate] extra")
 pytest.importorskip("fastjet", reason="generation needs the [generate] extra")
 
-from utils import data, generate  # noqa: E402
+import ast  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from utils import data, generate, jets, storage  # noqa: E402
+from utils.__main__ import main  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -16,27 +26,27 @@ def small_chunks(tmp_path, monkeypatch):
 
 def test_same_command_same_file(small_chunks, capsys):
     args = ["generate", "drell_yan", "--events", "250", "--seed", "5"]
-    assert data.main([*args, "--cache", str(small_chunks / "c1")]) == 0
-    first = data.sha256(data.data_dir() / "drell_yan.npz")
-    assert data.main([*args, "--cache", str(small_chunks / "c2"), "--workers", "2"]) == 0
-    assert data.sha256(data.data_dir() / "drell_yan.npz") == first
-    entry = data.read_manifest()["drell_yan.npz"]
+    assert main([*args, "--cache", str(small_chunks / "c1")]) == 0
+    first = storage.sha256(storage.data_dir() / "drell_yan.npz")
+    assert main([*args, "--cache", str(small_chunks / "c2"), "--workers", "2"]) == 0
+    assert storage.sha256(storage.data_dir() / "drell_yan.npz") == first
+    entry = storage.read_manifest()["drell_yan.npz"]
     assert entry["sha256"] == first and entry["seed"] == 5 and entry["n_generated"] == 250
     assert "HadronLevel:all = off" in entry["pythia_settings"]
 
 
 def test_shards_merge_into_the_single_run_file(small_chunks):
     base = ["drell_yan", "--events", "250", "--seed", "5", "--cache", str(small_chunks / "c")]
-    assert data.main(["generate", *base]) == 0
-    single = data.sha256(data.data_dir() / "drell_yan.npz")
+    assert main(["generate", *base]) == 0
+    single = storage.sha256(storage.data_dir() / "drell_yan.npz")
     cache = str(small_chunks / "shards")
     shard_args = ["drell_yan", "--events", "250", "--seed", "5", "--cache", cache]
-    data.main(["generate", *shard_args, "--shard", "2/2"])
+    main(["generate", *shard_args, "--shard", "2/2"])
     with pytest.raises(FileNotFoundError, match="chunk 0 of drell_yan"):
-        data.main(["merge", *shard_args])
-    data.main(["generate", *shard_args, "--shard", "1/2"])
-    assert data.main(["merge", *shard_args]) == 0
-    assert data.sha256(data.data_dir() / "drell_yan.npz") == single
+        main(["merge", *shard_args])
+    main(["generate", *shard_args, "--shard", "1/2"])
+    assert main(["merge", *shard_args]) == 0
+    assert storage.sha256(storage.data_dir() / "drell_yan.npz") == single
 
 
 def test_different_seeds_differ(small_chunks):
@@ -50,4 +60,65 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="unknown sample"):
         generate.generate_chunk("zprime", 1, 0, 10)
     with pytest.raises(SystemExit):
-        data.main(["generate", "drell_yan", "--shard", "3/2"])
+        main(["generate", "drell_yan", "--shard", "3/2"])
+
+
+def test_jet_chunk_taus_and_cluster_order_are_utils_jets_on_the_constituents(monkeypatch):
+    # the stored tau values are utils.jets' (axes and constituents in one coordinate), computed from
+    # the full-precision constituents, and the clustering order from the constituents as shipped
+    monkeypatch.setitem(generate.SAMPLES["top_jets"], "events_per_chunk", 40)
+    chunk = generate.generate_chunk("top_jets", seed=3, chunk=0, events=40)
+    c = chunk["constituents"].astype(np.float64)
+    assert len(c) >= 5
+    taus = np.stack([chunk[f"tau{i}"] for i in (1, 2, 3)], axis=1)
+    np.testing.assert_allclose(taus, jets.nsubjettiness_taus(c, 0.8, backend="numpy"), rtol=1e-6, atol=1e-9)
+    assert np.all(taus[:, 2] < taus[:, 1]) and np.all(taus[:, 1] < taus[:, 0])
+    keep = generate.SAMPLES["top_jets"]["store"]["keep_constituents"]
+    assert chunk["cluster_order"].dtype == np.uint8 and chunk["cluster_order"].shape == (len(c), keep)
+    np.testing.assert_array_equal(chunk["cluster_order"], jets.cluster_order(c[:, :keep].astype(np.float16)))
+    packed = generate.pack_for_shipping("top_jets", chunk)
+    assert packed["constituents"].shape == (len(c), keep, 3) and packed["constituents"].dtype == np.float16
+    assert packed["cluster_order"].dtype == np.uint8 and packed["tau1"].dtype == np.float32
+
+
+def test_storage_rules_live_in_the_sample_specs():
+    for name, spec in generate.SAMPLES.items():
+        assert set(spec["store"]) == {"keep_constituents", "float16", "drop"}, name
+    for name in data.DATASETS["top_tagging"]["files"]:
+        assert generate.SAMPLES[name]["store"]["keep_constituents"] == data.STORED_CONSTITUENTS
+    arrays = {"jet1_phi": np.zeros(3), "jet1_tau1": np.full(3, 0.25), "mjj": np.ones(3), "n_generated": np.array(9)}
+    packed = generate.pack_for_shipping("dijet_qcd", arrays)
+    assert "jet1_phi" not in packed and packed["jet1_tau1"].dtype == np.float16 and packed["mjj"].dtype == np.float32
+
+
+def _imports(module: Path, top_level_only: bool) -> set[str]:
+    tree = ast.parse(module.read_text())
+    nodes = tree.body if top_level_only else ast.walk(tree)
+    found = set()
+    for node in nodes:
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            found |= {node.module} if node.module else {a.name for a in node.names}
+    return found
+
+
+def test_the_data_modules_import_one_way():
+    utils_dir = ROOT / "utils"
+    allowed = {  # each module's imports from utils, anywhere in the module
+        "storage": set(),
+        "reference": {"jets", "storage"},
+        "data": {"reference", "storage", "jets", "__main__"},  # __main__ only inside the alias main()
+        "generate": {"jets", "storage"},
+        "__main__": {"data", "generate", "storage", "benchmark"},
+    }
+    for name, ok in allowed.items():
+        assert _imports(utils_dir / f"{name}.py", top_level_only=False) <= ok, name
+    # at import time nothing imports __main__ and data never imports generate
+    assert "__main__" not in _imports(utils_dir / "data.py", top_level_only=True)
+    assert "generate" not in _imports(utils_dir / "data.py", top_level_only=False)
+
+
+@pytest.mark.parametrize("module", ["utils", "utils.data"])
+def test_command_line_and_its_alias(module):
+    proc = subprocess.run([sys.executable, "-m", module, "list"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "top_jets.npz" in proc.stdout and "COURSE_TOP_TAGGING_DIR" in proc.stdout

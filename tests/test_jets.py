@@ -103,3 +103,97 @@ def test_exclusive_kt_axes_agree_with_fastjet():
 def test_nsubjettiness_checks_shapes():
     with pytest.raises(ValueError, match="axes must have shape"):
         jets.nsubjettiness(_random_jets(), np.zeros((4, 2, 2)), r0=0.8)
+
+
+def test_massless_approximation_is_stated_with_the_right_numbers():
+    # (E - |p|) / |p| for a pion: 0.97 % at 1 GeV, a per mille only from 3.1 GeV on (not "always")
+    m_pi, m_k = 0.1396, 0.494
+
+    def excess(p, m):
+        return np.sqrt(p**2 + m**2) / p - 1
+
+    assert excess(1.0, m_pi) == pytest.approx(0.0097, abs=5e-5)
+    assert excess(3.1, m_pi) > 1e-3 > excess(3.13, m_pi)
+    assert excess(10.0, m_pi) < 1e-4 < excess(9.8, m_pi)
+    assert excess(1.0, m_k) == pytest.approx(0.12, abs=0.006)
+    doc = " ".join(jets.__doc__.split())
+    assert "better than a per mille" not in doc
+    for stated in ("0.97 % at |p| = 1 GeV", "0.1 % only above |p| = 3.1 GeV", "0.01 % above 10 GeV", "12 % at 1 GeV"):
+        assert stated in doc, stated
+
+
+def _pseudo_jets(n_jets=40, seed=3):
+    """Jets with a few hard prongs and soft radiation, pt-ordered and zero-padded to 60 slots."""
+    rng = np.random.default_rng(seed)
+    c = np.zeros((n_jets, 60, 3))
+    for j in range(n_jets):
+        n_prongs, k = rng.integers(1, 4), rng.integers(2, 60)
+        centres = rng.normal(0, 0.3, (n_prongs, 2))
+        which = rng.integers(0, n_prongs, k)
+        pt = np.sort(rng.exponential(15, k))[::-1] + 0.5
+        c[j, :k, 0] = pt
+        c[j, :k, 1:] = centres[which] + rng.normal(0, 0.05, (k, 2))
+    c[0, 1:] = 0.0  # one single-constituent jet
+    c[1, 2:] = 0.0  # and one with two
+    return c
+
+
+def test_fastjet_and_numpy_nsubjettiness_agree():
+    pytest.importorskip("fastjet")
+    c = _pseudo_jets()
+    fast = jets.nsubjettiness_taus(c, r0=0.8, backend="fastjet")
+    slow = jets.nsubjettiness_taus(c, r0=0.8, backend="numpy")
+    np.testing.assert_allclose(fast, slow, rtol=1e-9, atol=1e-12)
+    # N >= number of constituents: each constituent is an axis, tau_N = 0
+    assert np.all(np.abs(fast[0]) < 1e-12) and abs(fast[1, 1]) < 1e-12 and fast[1, 0] > 0.01
+    assert np.all(fast[2:, 0] > 0)
+    for n in (1, 2, 3):
+        a, b = jets.exclusive_kt_axes_fastjet(c, n), jets.exclusive_kt_axes(c, n)
+        for j in range(len(c)):
+            np.testing.assert_allclose(sorted(map(tuple, a[j])), sorted(map(tuple, b[j])), atol=1e-9)
+    # chunked calls give the same numbers as one call
+    np.testing.assert_array_equal(jets.nsubjettiness_taus(c, 0.8, backend="fastjet", chunk_size=7), fast)
+    with pytest.raises(ValueError, match="backend"):
+        jets.nsubjettiness_taus(c, 0.8, backend="pyjet")
+
+
+def test_axes_and_constituents_share_one_coordinate():
+    # a jet of two massless prongs far apart in eta: the axes must sit on the prongs, so tau2 = 0
+    # (axes at rapidity and constituents at pseudorapidity would not coincide for massive subjets)
+    c = np.zeros((1, 4, 3))
+    c[0, :, 0] = [200.0, 150.0, 100.0, 80.0]
+    c[0, :, 1] = [0.4, 0.4, -0.5, -0.5]
+    c[0, :, 2] = [0.1, 0.1, -0.2, -0.2]
+    axes = jets.exclusive_kt_axes(c, 2)
+    assert jets.nsubjettiness(c, axes, 0.8)[0] == pytest.approx(0.0, abs=1e-12)
+    np.testing.assert_allclose(sorted(axes[0, :, 0]), [-0.5, 0.4], atol=1e-12)
+
+
+def test_cluster_order_walks_the_harder_branch_first():
+    pytest.importorskip("fastjet")
+    # two pairs of nearby particles: A = (a1 100 GeV, a2 20 GeV), B = (b1 90 GeV, b2 50 GeV).
+    # Stored by pt: 0 = a1, 1 = b1, 2 = b2, 3 = a2, then two padding slots.
+    c = np.zeros((1, 6, 3))
+    c[0, :4, 0] = [100.0, 90.0, 50.0, 20.0]
+    c[0, :4, 1] = [0.30, -0.30, -0.32, 0.31]
+    c[0, :4, 2] = [0.00, 0.05, 0.06, 0.01]
+    order = jets.cluster_order(c)
+    # C/A merges within A and within B first; B (140 GeV) is harder than A (120 GeV), so the walk
+    # visits b1, b2, then a1, a2, then the padding in ascending order
+    np.testing.assert_array_equal(order, [[1, 2, 0, 3, 4, 5]])
+    reordered = np.take_along_axis(c, order[..., None], axis=1)
+    np.testing.assert_array_equal(reordered[0, :, 0], [90, 50, 100, 20, 0, 0])
+
+
+def test_cluster_order_is_a_permutation_with_real_constituents_first():
+    pytest.importorskip("fastjet")
+    c = _pseudo_jets()
+    order = jets.cluster_order(c)
+    assert order.shape == c.shape[:2]
+    np.testing.assert_array_equal(np.sort(order, axis=1), np.broadcast_to(np.arange(60), order.shape))
+    n_real = (c[..., 0] > 0).sum(axis=1)
+    for j in range(len(c)):
+        assert np.all(c[j, order[j, : n_real[j]], 0] > 0)
+        np.testing.assert_array_equal(order[j, n_real[j]:], np.arange(n_real[j], 60))
+    assert np.any(order[:, :5] != np.arange(5))  # not simply the pt order
+    assert jets.cluster_order(c, n_out=64).shape == (len(c), 64)

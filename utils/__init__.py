@@ -5,7 +5,9 @@ The submodules load on first use (``utils.metrics``, ``utils.plotting``, ...), s
 ``import utils`` is quick and does not import torch.
 
 - :mod:`utils.config`: ``set_seed``, ``get_device``, ``configure_threads``, ``fast_mode``, ``pick``
-- :mod:`utils.data`: the datasets (``load``), their registry and checksums
+- :mod:`utils.data`: the datasets (``load``, ``iterate``), their registry and splits, the reference-data setting
+- :mod:`utils.storage`: checked files: the data folder, the sha256 manifest, bit-reproducible npz
+- :mod:`utils.reference`: the public reference datasets (top tagging, LHC Olympics), streamed into the course's format
 - :mod:`utils.jets`: four-vectors, jet images, constituent features, N-subjettiness
 - :mod:`utils.metrics`: ROC/AUC, rejection at fixed efficiency, SIC, JSD, classifier two-sample test
 - :mod:`utils.plotting`: the course style, ROC/rejection plots, histograms with ratio panels
@@ -13,6 +15,7 @@ The submodules load on first use (``utils.metrics``, ``utils.plotting``, ...), s
 - :mod:`utils.results`: ``record_result`` for the closing checks and ``make benchmark``
 - :mod:`utils.tagging`: the boosted-tree baseline of the top-tagging notebooks, a tagger's summary with uncertainties
 - :mod:`utils.solvers`: networks as trial solutions of differential equations, the shooting method
+- :mod:`utils.generate`: Pythia 8 + FastJet generation of the shipped samples (``python -m utils generate``)
 """
 from __future__ import annotations
 
@@ -22,11 +25,12 @@ from .config import configure_threads, fast_mode, get_device, pick, set_seed
 from .results import record_result
 
 __all__ = ["set_seed", "get_device", "fast_mode", "pick", "configure_threads", "record_result",
-           "config", "data", "jets", "metrics", "plotting", "training", "results", "solvers", "generate", "tagging"]
+           "config", "data", "jets", "metrics", "plotting", "training", "results", "solvers", "generate", "tagging",
+           "storage", "reference"]
 __version__ = "0.1.0"
 
 _SUBMODULES = {"config", "data", "jets", "metrics", "plotting", "training", "results", "solvers", "generate",
-               "tagging"}
+               "tagging", "storage", "reference"}
 
 
 def __getattr__(name):

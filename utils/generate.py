@@ -12,6 +12,24 @@ machine or batch job ran it.  ``--shard K/N`` runs the chunks ``k`` with ``k % N
 (one batch job each); ``merge`` concatenates all chunks in order into the file that a single
 run gives, bit for bit.  Chunks are cached in ``data/cache/<sample>/``, so an interrupted
 run resumes where it stopped.
+
+How a sample is stored
+----------------------
+Each entry of :data:`SAMPLES` carries its own storage rules (``"store"``): how many leading
+constituents are kept, which arrays are shipped as float16 and which are dropped.  The chunks
+hold the full precision; :func:`pack_for_shipping` applies the rules when the sample file is
+written, and :func:`write_sample` records the file in the manifest.
+
+N-subjettiness and the clustering order
+---------------------------------------
+``tau1..3`` come from :func:`utils.jets.nsubjettiness_taus` (FastJet's exclusive-kT axes) on the
+jet's constituents taken as massless, in (rapidity, phi), the convention of :mod:`utils.jets`
+(:data:`NSUBJETTINESS`), computed from all kept constituents at full precision.  Top-tagging
+jets also get ``cluster_order``, the Cambridge/Aachen clustering-history order of
+arXiv:1711.09059 (:func:`utils.jets.cluster_order`), computed on the constituents exactly as
+they are shipped, so that it can be recomputed from the file.
+
+The command line is ``python -m utils generate|merge`` (:mod:`utils.__main__`).
 """
 from __future__ import annotations
 
@@ -20,12 +38,22 @@ import importlib.metadata
 import json
 import math
 import multiprocessing
-import os
 from pathlib import Path
 
 import numpy as np
 
 from . import jets as jet_tools
+from .storage import cache_dir, data_dir, load_npz, save_npz, sha256, write_manifest_entry
+
+# What the stored tau1..3 mean (recorded with every sample file in the manifest).
+NSUBJETTINESS = ("utils.jets.nsubjettiness_taus: exclusive-kT axes (FastJet, E-scheme, no beam distance) of the jet's "
+                 "constituents taken as massless, axes and constituents both at their rapidity (for massless "
+                 "constituents = pseudorapidity) and azimuth; from up to the leading `max_constituents` constituents "
+                 "at full precision")
+NSUBJETTINESS_BEFORE_ISSUE_14 = (
+    "older generator: exclusive-kT axes (FastJet, E-scheme) of all the jet's constituents with their true masses, "
+    "each axis placed at its rapidity, each constituent at its pseudorapidity (a mixed convention)")
+CHUNK_FORMAT = 2  # bumped whenever a chunk's content changes for the same (sample, seed, chunk)
 
 # --- settings ------------------------------------------------------------------------------
 _TOP_WINDOW = ["PhaseSpace:pTHatMin = 500.", "PhaseSpace:pTHatMax = 700."]
@@ -44,6 +72,19 @@ _WPRIME = [
     "37:oneChannel = 1 1.0 100 2 -1",
 ]
 
+# Storage rules: the files ship float32 unless listed here (the chunks keep float64).
+_TOP_TAGGING_STORE = {
+    "keep_constituents": 100,       # leading constituents kept per jet (the chunks keep 200)
+    "float16": ("constituents",),   # (pt, deta, dphi) to 3 significant digits: 60 % of the file
+    "drop": (),
+}
+_DIJET_STORE = {
+    "keep_constituents": None,
+    # 0 < tau < 1: float16 keeps 3 significant digits
+    "float16": tuple(f"jet{j}_tau{i}" for j in (1, 2) for i in (1, 2, 3)),
+    "drop": ("jet1_phi", "jet2_phi"),  # the azimuth of a dijet event is uniform: 6 MB saved, nothing lost
+}
+
 SAMPLES: dict[str, dict] = {
     "top_jets": {
         "kind": "jets",
@@ -54,6 +95,7 @@ SAMPLES: dict[str, dict] = {
                  "leading_jets": 2, "top_match_dr": 0.8, "max_constituents": 200},
         "events_per_chunk": 2000,
         "default_events": 150_000,
+        "store": _TOP_TAGGING_STORE,
     },
     "qcd_jets": {
         "kind": "jets",
@@ -63,6 +105,7 @@ SAMPLES: dict[str, dict] = {
                  "leading_jets": 2, "top_match_dr": None, "max_constituents": 200},
         "events_per_chunk": 2000,
         "default_events": 105_000,
+        "store": _TOP_TAGGING_STORE,
     },
     "dijet_qcd": {
         "kind": "dijet",
@@ -71,6 +114,7 @@ SAMPLES: dict[str, dict] = {
         "jets": {"algorithm": "anti-kt", "R": 1.0, "leading_pt_min": 1200.0},
         "events_per_chunk": 5000,
         "default_events": 1_200_000,
+        "store": _DIJET_STORE,
     },
     "dijet_wprime": {
         "kind": "dijet",
@@ -79,6 +123,7 @@ SAMPLES: dict[str, dict] = {
         "jets": {"algorithm": "anti-kt", "R": 1.0, "leading_pt_min": 1200.0},
         "events_per_chunk": 5000,
         "default_events": 70_000,
+        "store": _DIJET_STORE,
     },
     "drell_yan": {
         "kind": "dimuon",
@@ -88,6 +133,7 @@ SAMPLES: dict[str, dict] = {
         "jets": None,
         "events_per_chunk": 10_000,
         "default_events": 250_000,
+        "store": {"keep_constituents": None, "float16": (), "drop": ()},
     },
 }
 
@@ -148,28 +194,22 @@ def _make_pythia(pythia8mc, settings: list[str], seed: int):
     return pythia
 
 
-def _relative_constituents(jet, fastjet, max_constituents: int) -> np.ndarray:
-    """(n, 3) float64 array of (pt, deta, dphi) of a FastJet jet's constituents, pt-ordered."""
-    parts = np.array([(c.pt(), c.eta(), c.phi_std()) for c in jet.constituents()], dtype=np.float64)
-    parts = parts[np.argsort(-parts[:, 0], kind="stable")][:max_constituents]
+def _relative_constituents(jet, max_constituents: int) -> np.ndarray:
+    """(n, 3) float64 array of (pt, deta, dphi) of a jet's constituents, pt-ordered."""
+    parts = jet.constituents()
+    parts = parts[np.argsort(-parts[:, 0], kind="stable")][:max_constituents].copy()
     parts[:, 1] -= jet.eta()
     parts[:, 2] = jet_tools.delta_phi(parts[:, 2], jet.phi_std())
     return parts
 
 
-def _taus(jet, constituents: np.ndarray, fastjet, r0: float) -> tuple[float, float, float]:
-    """tau1, tau2, tau3 of one jet: exclusive-kT axes from FastJet, the sum from utils.jets."""
-    inputs = list(jet.constituents())
-    cs = fastjet.ClusterSequence(inputs, fastjet.JetDefinition(fastjet.kt_algorithm, 1000.0))
-    taus = []
-    for n in (1, 2, 3):
-        if len(inputs) <= n:
-            taus.append(0.0)
-            continue
-        axes = np.array([(a.rap() - jet.eta(), jet_tools.delta_phi(a.phi_std(), jet.phi_std()))
-                         for a in cs.exclusive_jets(n)])
-        taus.append(float(jet_tools.nsubjettiness(constituents[None], axes[None], r0)[0]))
-    return tuple(taus)
+def _padded(parts: list[np.ndarray], width: int | None = None) -> np.ndarray:
+    """Stack (n_i, 3) arrays into one zero-padded (len(parts), width, 3) float64 array."""
+    width = max([len(p) for p in parts] + [1]) if width is None else width
+    out = np.zeros((len(parts), width, 3))
+    for i, p in enumerate(parts):
+        out[i, : len(p)] = p
+    return out
 
 
 class _Jet:
@@ -177,16 +217,17 @@ class _Jet:
 
     The clustering runs in C++ inside Pythia (``SlowJet`` with its bundled fjcore, FastJet's own
     anti-kT code: the same jets as the ``fastjet`` package to 1e-11 GeV, and about five times
-    faster than handing every particle to FastJet from Python); only the constituents of the jets
-    we keep become ``fastjet.PseudoJet`` objects, for the exclusive-kT axes of N-subjettiness.
+    faster than handing every particle to FastJet from Python).  The substructure (N-subjettiness,
+    the clustering order) is computed afterwards, for all jets of a chunk at once, by
+    :mod:`utils.jets` with FastJet's vectorised interface.
     """
 
-    def __init__(self, slowjet, i: int, event, fastjet):
+    def __init__(self, slowjet, i: int, event):
         p4 = slowjet.p(i)
         self._sum = (p4.e(), p4.px(), p4.py(), p4.pz())
         self._pt, self._eta, self._phi, self._m = p4.pT(), p4.eta(), p4.phi(), slowjet.m(i)
-        self._constituents = [fastjet.PseudoJet(event[k].px(), event[k].py(), event[k].pz(), event[k].e())
-                              for k in slowjet.constituents(i)]
+        self._constituents = np.array([(event[k].pT(), event[k].eta(), event[k].phi())
+                                       for k in slowjet.constituents(i)], dtype=np.float64).reshape(-1, 3)
 
     def pt(self):
         return self._pt
@@ -200,7 +241,8 @@ class _Jet:
     def m(self):
         return self._m
 
-    def constituents(self):
+    def constituents(self) -> np.ndarray:
+        """(n, 3) float64 array of the constituents' absolute (pt, eta, phi)."""
         return self._constituents
 
     def four_momentum(self) -> tuple[float, float, float, float]:
@@ -208,13 +250,13 @@ class _Jet:
         return self._sum
 
 
-def _anti_kt_jets(pythia8mc, pythia, fastjet, radius: float, pt_min: float, n_max: int) -> list:
+def _anti_kt_jets(pythia8mc, pythia, radius: float, pt_min: float, n_max: int) -> list:
     """The ``n_max`` leading anti-kT jets (pT > pt_min) of the visible final state, pT-ordered."""
     # SlowJet(power=-1: anti-kT, R, pTjetMin, etaMax, select=2: visible final state, massSet=2: true masses)
     slowjet = pythia8mc.SlowJet(-1, radius, pt_min, 25.0, 2, 2, None, True, True)
     if not slowjet.analyze(pythia.event):
         return []
-    return [_Jet(slowjet, i, pythia.event, fastjet) for i in range(min(n_max, slowjet.sizeJet()))]
+    return [_Jet(slowjet, i, pythia.event) for i in range(min(n_max, slowjet.sizeJet()))]
 
 
 def _dijet_mass(a: _Jet, b: _Jet) -> float:
@@ -240,8 +282,8 @@ def _hadronic_top_partons(process) -> list[tuple[tuple[float, float], list[tuple
     return tops
 
 
-def _generate_jets(pythia8mc, pythia, fastjet, spec: dict, n_events: int) -> dict:
-    cuts = spec["jets"]
+def _generate_jets(pythia8mc, pythia, spec: dict, n_events: int) -> dict:
+    cuts, store = spec["jets"], spec["store"]
     max_c = cuts["max_constituents"]
     rows, constituents, n_generated = [], [], 0
     for _ in range(n_events):
@@ -249,7 +291,7 @@ def _generate_jets(pythia8mc, pythia, fastjet, spec: dict, n_events: int) -> dic
             continue
         n_generated += 1
         tops = _hadronic_top_partons(pythia.process) if cuts["top_match_dr"] else None
-        for jet in _anti_kt_jets(pythia8mc, pythia, fastjet, cuts["R"], 0.8 * cuts["pt_min"], cuts["leading_jets"]):
+        for jet in _anti_kt_jets(pythia8mc, pythia, cuts["R"], 0.8 * cuts["pt_min"], cuts["leading_jets"]):
             if not (cuts["pt_min"] <= jet.pt() <= cuts["pt_max"] and abs(jet.eta()) < cuts["abs_eta_max"]):
                 continue
             if tops is not None:
@@ -257,46 +299,49 @@ def _generate_jets(pythia8mc, pythia, fastjet, spec: dict, n_events: int) -> dic
                 near = lambda eta_phi: jet_tools.delta_r(jet.eta(), jet.phi_std(), *eta_phi) < dr  # noqa: E731
                 if not any(near(top) and all(near(q) for q in quarks) for top, quarks in tops):
                     continue
-            parts = _relative_constituents(jet, fastjet, max_c)
-            padded = np.zeros((max_c, 3))
-            padded[: len(parts)] = parts
-            constituents.append(padded)
-            rows.append((jet.pt(), jet.eta(), jet.phi_std(), jet.m(), len(jet.constituents()),
-                         *_taus(jet, parts, fastjet, cuts["R"])))
-    rows = np.array(rows, dtype=np.float64).reshape(-1, 8)
+            constituents.append(_relative_constituents(jet, max_c))
+            rows.append((jet.pt(), jet.eta(), jet.phi_std(), jet.m(), len(jet.constituents())))
+    rows = np.array(rows, dtype=np.float64).reshape(-1, 5)
+    padded = _padded(constituents, max_c)
+    taus = jet_tools.nsubjettiness_taus(padded, cuts["R"], 3, backend="fastjet")
+    # the clustering order of the constituents exactly as they are shipped (leading ones, float16)
+    shipped = padded[:, : store["keep_constituents"]].astype(np.float16)
+    order = jet_tools.cluster_order(shipped).astype(np.uint8)
     return {
-        "constituents": np.array(constituents, dtype=np.float32).reshape(-1, max_c, 3),
+        "constituents": padded.astype(np.float32),
+        "cluster_order": order,
         "jet_pt": rows[:, 0], "jet_eta": rows[:, 1], "jet_phi": rows[:, 2], "jet_mass": rows[:, 3],
         "n_constituents": rows[:, 4].astype(np.int32),
-        "tau1": rows[:, 5], "tau2": rows[:, 6], "tau3": rows[:, 7],
+        "tau1": taus[:, 0], "tau2": taus[:, 1], "tau3": taus[:, 2],
         "n_generated": np.array(n_generated),
     }
 
 
-def _generate_dijets(pythia8mc, pythia, fastjet, spec: dict, n_events: int) -> dict:
+def _generate_dijets(pythia8mc, pythia, spec: dict, n_events: int) -> dict:
     cuts = spec["jets"]
-    rows, n_generated = [], 0
+    rows, parts, n_generated = [], {1: [], 2: []}, 0
     for _ in range(n_events):
         if not pythia.next():
             continue
         n_generated += 1
-        jets = _anti_kt_jets(pythia8mc, pythia, fastjet, cuts["R"], 20.0, 2)
+        jets = _anti_kt_jets(pythia8mc, pythia, cuts["R"], 20.0, 2)
         if len(jets) < 2 or jets[0].pt() < cuts["leading_pt_min"]:
             continue
-        row = [_dijet_mass(*jets)]
-        for jet in jets[:2]:
-            parts = _relative_constituents(jet, fastjet, 10_000)
-            row += [jet.pt(), jet.eta(), jet.phi_std(), jet.m(), *_taus(jet, parts, fastjet, cuts["R"])]
-        rows.append(row)
-    rows = np.array(rows, dtype=np.float64).reshape(-1, 15)
+        rows.append([_dijet_mass(*jets)] + [x for jet in jets[:2] for x in (jet.pt(), jet.eta(), jet.phi_std(), jet.m())])
+        for j, jet in enumerate(jets[:2], start=1):
+            parts[j].append(_relative_constituents(jet, 100_000))
+    rows = np.array(rows, dtype=np.float64).reshape(-1, 9)
     out = {"mjj": rows[:, 0], "n_generated": np.array(n_generated)}
     for j in (1, 2):
-        for k, name in enumerate(("pt", "eta", "phi", "mass", "tau1", "tau2", "tau3")):
-            out[f"jet{j}_{name}"] = rows[:, 1 + 7 * (j - 1) + k]
+        for k, name in enumerate(("pt", "eta", "phi", "mass")):
+            out[f"jet{j}_{name}"] = rows[:, 1 + 4 * (j - 1) + k]
+        taus = jet_tools.nsubjettiness_taus(_padded(parts[j]), cuts["R"], 3, backend="fastjet")
+        for i in (1, 2, 3):
+            out[f"jet{j}_tau{i}"] = taus[:, i - 1]
     return out
 
 
-def _generate_dimuons(pythia8mc, pythia, fastjet, spec: dict, n_events: int) -> dict:
+def _generate_dimuons(pythia8mc, pythia, spec: dict, n_events: int) -> dict:
     rows, n_generated = [], 0
     for _ in range(n_events):
         if not pythia.next():
@@ -320,23 +365,20 @@ _GENERATORS = {"jets": _generate_jets, "dijet": _generate_dijets, "dimuon": _gen
 def generate_chunk(sample: str, seed: int, chunk: int, events: int) -> dict:
     """Generate chunk ``chunk`` of a sample of ``events`` events: a dict of numpy arrays."""
     spec = _check_sample(sample)
-    pythia8mc, fastjet = _import_generators()
-    fastjet.ClusterSequence.print_banner = lambda *a: None  # the banner once per process is enough
+    pythia8mc, _ = _import_generators()
     pythia = _make_pythia(pythia8mc, spec["pythia"], chunk_seed(seed, sample, chunk))
-    return _GENERATORS[spec["kind"]](pythia8mc, pythia, fastjet, spec, chunk_events(sample, events, chunk))
+    return _GENERATORS[spec["kind"]](pythia8mc, pythia, spec, chunk_events(sample, events, chunk))
 
 
 def chunk_path(cache_dir: Path, sample: str, seed: int, events: int, chunk: int) -> Path:
     """Cache file of one chunk. A full chunk's content depends only on (sample, seed, chunk), so a
     larger run of the same seed reuses the chunks of a smaller one (and the other way round)."""
     n = chunk_events(sample, events, chunk)
-    return Path(cache_dir) / sample / f"seed{seed}_chunk{chunk:05d}_{n}events.npz"
+    return Path(cache_dir) / sample / f"v{CHUNK_FORMAT}_seed{seed}_chunk{chunk:05d}_{n}events.npz"
 
 
 def _run_chunk(args) -> tuple[int, int]:
     sample, seed, chunk, events, cache_dir = args
-    from .data import save_npz
-
     path = chunk_path(cache_dir, sample, seed, events, chunk)
     if not path.exists():
         arrays = generate_chunk(sample, seed, chunk, events)
@@ -369,8 +411,6 @@ def run_chunks(sample: str, events: int, seed: int, cache_dir: Path, workers: in
 
 def merge_chunks(sample: str, events: int, seed: int, cache_dir: Path) -> tuple[dict, dict]:
     """Concatenate all chunks of a sample in order; returns (arrays, metadata)."""
-    from .data import load_npz
-
     spec = _check_sample(sample)
     parts, chunk_versions = [], set()
     for c in range(n_chunks(sample, events)):
@@ -378,7 +418,7 @@ def merge_chunks(sample: str, events: int, seed: int, cache_dir: Path) -> tuple[
         if not path.exists():
             raise FileNotFoundError(
                 f"chunk {c} of {sample} (seed {seed}, {events} events) is missing: {path}. Generate it with "
-                f"`python -m utils.data generate {sample} --events {events} --seed {seed}` "
+                f"`python -m utils generate {sample} --events {events} --seed {seed}` "
                 f"(or the --shard K/N job that holds chunk {c})"
             )
         arrays, meta = load_npz(path)
@@ -404,10 +444,57 @@ def merge_chunks(sample: str, events: int, seed: int, cache_dir: Path) -> tuple[
         "versions": json.loads(chunk_versions.pop()),
         "n_generated": int(merged["n_generated"]),
     }
+    if spec["kind"] in ("jets", "dijet"):  # (drell_yan's metadata, and so its file, stay as they were)
+        metadata["nsubjettiness"] = NSUBJETTINESS
     return merged, metadata
 
 
 def default_cache_dir() -> Path:
-    from .data import data_dir
+    """Where the chunks are cached: :func:`utils.storage.cache_dir`."""
+    return cache_dir()
 
-    return Path(os.environ.get("COURSE_CACHE_DIR", data_dir() / "cache"))
+
+# --- shipping -------------------------------------------------------------------------------
+def pack_for_shipping(sample: str, arrays: dict) -> dict:
+    """Apply the sample's storage rules (``SAMPLES[sample]["store"]``) to merged full-precision arrays.
+
+    Keeps the leading ``keep_constituents`` constituents, stores the arrays named in
+    ``float16`` as float16, drops those in ``drop`` and turns every other float64 into float32.
+    """
+    store = _check_sample(sample)["store"]
+    out = {}
+    for key, value in arrays.items():
+        if key in store["drop"]:
+            continue
+        if key == "constituents" and store["keep_constituents"] is not None:
+            value = value[:, : store["keep_constituents"]]
+        if key in store["float16"]:
+            out[key] = value.astype(np.float16)
+        elif value.dtype == np.float64:
+            out[key] = value.astype(np.float32)
+        else:
+            out[key] = value
+    return out
+
+
+def write_sample(sample: str, arrays: dict, metadata: dict) -> Path:
+    """Pack a merged sample (:func:`pack_for_shipping`), write ``data/<sample>.npz`` and its manifest entry."""
+    spec = _check_sample(sample)
+    arrays = pack_for_shipping(sample, arrays)
+    n_rows = len(next(v for k, v in arrays.items() if k != "n_generated"))
+    store = spec["store"]
+    metadata = {**metadata, "n_rows": n_rows,
+                "stored_constituents": store["keep_constituents"] if "constituents" in arrays else None}
+    path = save_npz(data_dir() / f"{sample}.npz", arrays, metadata)
+    entry = {
+        "sha256": sha256(path), "size": path.stat().st_size, "n_rows": n_rows,
+        "seed": metadata["seed"], "events_requested": metadata["events_requested"],
+        "n_generated": metadata["n_generated"], "description": metadata["description"],
+        "pythia_settings": metadata["pythia_settings"], "jets": metadata["jets"], "versions": metadata["versions"],
+        "store": {k: list(v) if isinstance(v, tuple) else v for k, v in store.items()},
+        "nsubjettiness": metadata.get("nsubjettiness"),
+        "command": f"python -m utils generate {sample} --events {metadata['events_requested']} --seed {metadata['seed']}",
+    }
+    write_manifest_entry(path.name, entry)
+    print(f"wrote {path} ({entry['size'] / 1e6:.1f} MB, {n_rows} rows, sha256 {entry['sha256'][:12]}...)")
+    return path

@@ -1,0 +1,102 @@
+"""The course's command line: ``python -m utils COMMAND`` (run from the course's root folder).
+
+::
+
+    python -m utils list                      # datasets, files, whether they are present, reference folders
+    python -m utils verify                    # check every file against the manifest (sha256)
+    python -m utils generate SAMPLE [--events N] [--seed S] [--workers W] [--shard K/N]
+    python -m utils merge SAMPLE [--events N] [--seed S]
+    python -m utils book-cache                # clear the book's execution cache if utils/ or data/ changed
+
+``generate`` and ``merge`` need ``pip install -e ".[generate]"`` (Pythia 8 and FastJet); see
+:mod:`utils.generate`.  ``python -m utils.data ...`` is the same command line (an alias).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import data, generate, storage
+
+
+def _parse_shard(text: str) -> tuple[int, int]:
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard takes K/N, e.g. 3/10; got {text!r}") from None
+    if not 1 <= k <= n:
+        raise argparse.ArgumentTypeError(f"--shard K/N needs 1 <= K <= N; got {text!r}")
+    return k, n
+
+
+def _list() -> int:
+    manifest = storage.read_manifest()
+    for name, spec in data.DATASETS.items():
+        print(f"{name}: {spec['description']}")
+        for f in spec["files"]:
+            present = (storage.data_dir() / f"{f}.npz").exists()
+            rows = manifest.get(f"{f}.npz", {}).get("n_rows", "?")
+            print(f"    {f}.npz  {'present' if present else 'MISSING'}  {rows} rows")
+        variable = data.REFERENCE_VARIABLES.get(name)
+        if variable:
+            folder = data.reference_dir(name)
+            print(f"    ${variable}: " + (f"{folder} (load() reads the public files)" if folder else "not set"))
+    return 0
+
+
+def main(argv=None, prog: str = "python -m utils") -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="datasets, their files and whether they are present")
+    sub.add_parser("verify", help="check every data file against the manifest")
+    cache = sub.add_parser("book-cache", help="clear the book's execution cache when utils/ or data/ changed")
+    cache.add_argument("--cache-dir", type=Path, default=None, help="default: _build/.jupyter_cache")
+    for cmd in ("generate", "merge"):
+        p = sub.add_parser(cmd, help="generate a sample (needs .[generate])" if cmd == "generate"
+                           else "join the chunks of a sharded run into the sample file")
+        p.add_argument("sample", help=f"one of: {', '.join(generate.SAMPLES)}")
+        p.add_argument("--events", type=int, default=None, help="generated events (default: the course's)")
+        p.add_argument("--seed", type=int, default=1, help="base seed (default 1)")
+        p.add_argument("--cache", type=Path, default=None, help="folder for chunk files (default data/cache)")
+        if cmd == "generate":
+            p.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
+            p.add_argument("--shard", type=_parse_shard, default=None,
+                           help="K/N: run only the K-th of N slices (a batch job); then `merge`")
+    args = parser.parse_args(argv)
+
+    if args.command == "list":
+        return _list()
+    if args.command == "verify":
+        good = storage.verify()
+        if not good:
+            print("some files are missing or corrupted: `git checkout -- data/` restores the shipped ones, "
+                  "`make data` regenerates them", file=sys.stderr)
+        return 0 if good else 1
+    if args.command == "book-cache":
+        from . import benchmark
+
+        cleared = benchmark.refresh_book_cache(args.cache_dir)
+        print("cleared the book's execution cache: utils/ or data/ changed" if cleared
+              else "the book's execution cache stays: nothing to clear")
+        return 0
+
+    gen = generate
+    if args.sample not in gen.SAMPLES:
+        parser.error(f"unknown sample {args.sample!r}; choose from {', '.join(gen.SAMPLES)}")
+    events = args.events or gen.SAMPLES[args.sample]["default_events"]
+    cache_dir = args.cache or gen.default_cache_dir()
+    if args.command == "generate":
+        gen.run_chunks(args.sample, events, args.seed, cache_dir, workers=args.workers, shard=args.shard or (1, 1))
+        if args.shard and args.shard[1] > 1:
+            print(f"shard {args.shard[0]}/{args.shard[1]} done; when all shards are, run "
+                  f"`python -m utils merge {args.sample} --events {events} --seed {args.seed}`")
+            return 0
+    arrays, metadata = gen.merge_chunks(args.sample, events, args.seed, cache_dir)
+    gen.write_sample(args.sample, arrays, metadata)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
