@@ -1,0 +1,98 @@
+"""Tests of utils.images: symmetries of the square, the one-cycle wrapper, saliency maps."""
+import numpy as np
+import pytest
+
+from utils import images
+
+torch = pytest.importorskip("torch")
+
+
+def _generic(shape=(2, 5, 5), seed=0):
+    return np.random.default_rng(seed).random(shape).astype(np.float32)
+
+
+def test_dihedral_gives_eight_distinct_symmetries():
+    x = _generic()
+    outs = [images.dihedral(x, k) for k in range(8)]
+    assert np.array_equal(outs[0], x)
+    assert np.array_equal(outs[1], x[:, ::-1, :])          # bit 0 flips the rows (eta)
+    assert np.array_equal(outs[2], x[:, :, ::-1])          # bit 1 flips the columns (phi)
+    assert np.array_equal(outs[4], np.swapaxes(x, 1, 2))   # bit 2 transposes
+    assert np.array_equal(outs[6], np.rot90(x, 1, axes=(1, 2)))  # a quarter turn
+    for i in range(8):
+        assert np.isclose(outs[i].sum(), x.sum())
+        for j in range(i):
+            assert not np.array_equal(outs[i], outs[j]), (i, j)
+
+
+def test_dihedral_numpy_and_torch_agree():
+    x = _generic((3, 1, 6, 6))
+    for k in range(8):
+        assert np.array_equal(images.dihedral(torch.from_numpy(x), k).numpy(), images.dihedral(x, k))
+
+
+def test_dihedral_rejects_bad_input():
+    with pytest.raises(ValueError, match="0..7"):
+        images.dihedral(_generic(), 8)
+    with pytest.raises(ValueError, match="square"):
+        images.dihedral(np.zeros((2, 4, 5)), 1)
+
+
+def test_augment_dihedral_moves_pixels_and_is_reproducible():
+    x = torch.from_numpy(_generic((64, 1, 5, 5)))
+    a = images.augment_dihedral(x, torch.Generator().manual_seed(1))
+    b = images.augment_dihedral(x, torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and a.shape == x.shape
+    used = set()
+    for i in range(len(x)):
+        ks = [k for k in range(8) if torch.equal(a[i], images.dihedral(x[i], k))]
+        assert len(ks) == 1, i  # each image is exactly one symmetry of its original
+        used.add(ks[0])
+    assert len(used) == 8  # 64 draws: every symmetry appears
+    with pytest.raises(ValueError, match="torch"):
+        images.augment_dihedral(_generic())
+
+
+def test_one_cycle_drives_fit_up_then_down():
+    from utils.training import fit, make_loader
+
+    torch.manual_seed(0)
+    x = np.random.default_rng(0).normal(size=(100, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.float32)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 1), torch.nn.Flatten(0))
+    loader = make_loader(x, y, batch_size=16, shuffle=True, seed=0)
+    epochs = 4
+    opt = images.one_cycle(torch.optim.Adam(model.parameters()), max_lr=0.05, epochs=epochs,
+                           steps_per_epoch=len(loader))
+    history = fit(model, loader, torch.nn.BCEWithLogitsLoss(), opt, epochs=epochs, val_loader=loader,
+                  patience=None, progress=False)
+    lrs = np.array(opt.lrs)
+    assert len(lrs) == epochs * len(loader)
+    peak = int(np.argmax(lrs))
+    assert np.isclose(lrs[peak], 0.05, rtol=0.01) and 0 < peak < len(lrs) - 1
+    assert np.isclose(lrs[0], 0.05 / 25) and lrs[-1] < 1e-3 * 0.05
+    assert np.all(np.diff(lrs[:peak + 1]) >= 0) and np.all(np.diff(lrs[peak:]) <= 0)
+    assert history["val_loss"][-1] < history["val_loss"][0]
+    # stepping past the planned length (e.g. one batch more) does not raise
+    opt.step()
+    assert "scheduler" in opt.state_dict() and opt.param_groups is opt.optimizer.param_groups
+
+
+def test_one_cycle_rejects_bad_input():
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    with pytest.raises(ValueError, match="epochs"):
+        images.one_cycle(torch.optim.Adam(params), max_lr=1e-3, epochs=0, steps_per_epoch=10)
+    with pytest.raises(ValueError, match="max_lr"):
+        images.one_cycle(torch.optim.Adam(params), max_lr=0.0, epochs=1, steps_per_epoch=10)
+
+
+def test_saliency_of_a_linear_model_is_its_weight_map():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 1))
+    x = _generic((5, 1, 4, 4))
+    grad = images.saliency(model, x, batch_size=2)
+    assert grad.shape == x.shape
+    expected = model[1].weight.detach().numpy().reshape(1, 1, 4, 4)
+    assert np.allclose(grad, np.broadcast_to(expected, x.shape), atol=1e-6)
+    assert model.training  # the model's mode is restored
+    assert images.count_parameters(model) == 17
