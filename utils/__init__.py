@@ -14,6 +14,12 @@ The submodules load on first use (``utils.metrics``, ``utils.plotting``, ...), s
 - :mod:`utils.training`: a short fit loop for torch models with early stopping
 - :mod:`utils.results`: ``record_result`` for the closing checks and ``make benchmark``
 - :mod:`utils.tagging`: the boosted-tree baseline of the top-tagging notebooks, a tagger's summary with uncertainties
+- :mod:`utils.images`: jet-image symmetries (augmentation), one-cycle learning rates, saliency (notebook 04)
+- :mod:`utils.sequences`: constituents as padded sequences: orders, standardisation, packing (notebook 05)
+- :mod:`utils.sets`: particle flow and energy flow networks, a small set transformer (notebook 06)
+- :mod:`utils.anomaly`: k-fold scoring, SIC curves with bands, the dijet fit and bump-hunt significance (07, 08)
+- :mod:`utils.generative`: dimuon coordinates and the judging of generated events (notebooks 09, 10)
+- :mod:`utils.decorrelation`: distance correlation, mass sculpting and its noise floor (notebook 11)
 - :mod:`utils.solvers`: networks as trial solutions of differential equations, the shooting method
 - :mod:`utils.generate`: Pythia 8 + FastJet generation of the shipped samples (``python -m utils generate``)
 """
@@ -26,11 +32,12 @@ from .results import record_result
 
 __all__ = ["set_seed", "get_device", "fast_mode", "pick", "configure_threads", "record_result",
            "config", "data", "jets", "metrics", "plotting", "training", "results", "solvers", "generate", "tagging",
-           "storage", "reference"]
+           "storage", "reference", "images", "sequences", "sets", "anomaly", "generative", "decorrelation"]
 __version__ = "0.1.0"
 
 _SUBMODULES = {"config", "data", "jets", "metrics", "plotting", "training", "results", "solvers", "generate",
-               "tagging", "storage", "reference"}
+               "tagging", "storage", "reference", "images", "sequences", "sets", "anomaly", "generative",
+               "decorrelation"}
 
 
 def __getattr__(name):
