@@ -157,3 +157,21 @@ def test_shoot_bounce_thick_wall_limit():
     V, dV, phi_true = quartic(kappa)
     res = solvers.shoot_bounce(V, dV, phi_true, 0.0, r_max=1e4)
     assert res["action"] / ((2 * kappa) ** 1.5 / 4) == pytest.approx(4.85, rel=0.01)
+
+
+def test_thin_wall_error_peaks_at_intermediate_asymmetry():
+    # Notebook 13, section 5: the thin-wall action 16 pi sigma^3 / (3 eps^2) is below the bounce's from thin
+    # to thick walls; its error grows from a few per cent (delta = 1 - kappa -> 0) to most of the action at
+    # intermediate asymmetry, and shrinks again towards delta = 0.9 only because the two curves cross
+    # before delta = 1 (the bounce's action vanishes with the barrier, the thin-wall formula does not).
+    sigma = math.sqrt(2) / 6
+    ratio = {}
+    for kappa in (0.99, 0.4, 0.1, 0.02):   # delta = 0.01, 0.6, 0.9, 0.98
+        V, dV, phi_true = quartic(kappa)
+        res = solvers.shoot_bounce(V, dV, phi_true, 0.0, r_max=1e4)
+        eps = V(0.0) - V(phi_true)
+        ratio[round(1 - kappa, 2)] = 16 * math.pi * sigma**3 / (3 * eps**2) / res["action"]
+    assert 0.9 < ratio[0.01] < 1            # thin walls: a few per cent too small
+    assert ratio[0.6] < 0.3                 # intermediate asymmetry: most of the action is missing
+    assert ratio[0.6] < ratio[0.9] < 1      # closer again at delta = 0.9, and still too small ...
+    assert ratio[0.98] > 1                  # ... because beyond the crossing it is too large
