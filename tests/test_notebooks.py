@@ -88,3 +88,24 @@ def test_readme_starts_with_the_two_commands():
 def test_ci_runs_make_test_only():
     lines = [ln for ln in (ROOT / ".ci" / "run").read_text().splitlines() if ln.strip() and not ln.startswith("#")]
     assert lines[-1].strip() == "make test"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_setup_applies_the_thread_policy_before_torch(path):
+    code = "\n".join(_source(c) for c in _cells(path) if c["cell_type"] == "code" and "google.colab" not in _source(c))
+    assert "utils.configure_threads()" in code, "call utils.configure_threads() in the setup cell"
+    torch_at = code.find("import torch")
+    if torch_at >= 0:
+        assert code.find("utils.configure_threads()") < torch_at, "apply the thread policy before importing torch"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_unsourced_literature_numbers(path):
+    text = path.read_text()
+    assert "0.967" not in text, "the 'jet mass + N-subjettiness: AUC 0.967' row has no exact source (issue 14)"
+
+
+def test_notebook_01_chooses_on_validation_jets():
+    code = "\n".join(_source(c) for c in _cells(ROOT / "notebooks" / "01_logistic_regression.ipynb")
+                     if c["cell_type"] == "code")
+    assert re.search(r"""load\w*\(\s*["']val["']""", code), "01 must load the validation split to make its choices"
