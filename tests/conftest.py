@@ -4,7 +4,12 @@ import os
 import matplotlib
 import pytest
 
+import utils
+
 matplotlib.use("Agg")
+# The course's thread policy for the test process too: on two cores, torch's and BLAS's default
+# threads spin while they wait and starve the notebook kernels that run beside the unit tests.
+utils.configure_threads()
 
 
 @pytest.fixture(autouse=True)

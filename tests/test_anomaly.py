@@ -201,3 +201,26 @@ def test_bump_hunt_finds_an_injected_bump_and_not_a_missing_one():
                                                              & (bump[len(background):] < 3700))
     with pytest.raises(ValueError, match="bin edges"):
         anomaly.bump_hunt(background, EDGES, signal_region=(3350.0, 3700.0))
+
+
+# --- the notebooks' slider --------------------------------------------------------------------
+def test_figure_slider_swaps_precomputed_images():
+    import matplotlib.pyplot as plt
+
+    calls = []
+
+    def draw(n):
+        calls.append(n)
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [0, n])
+        return fig
+
+    box = anomaly.figure_slider(draw, [1, 2, 3], value=2, description="n")
+    slider, image = box.children
+    assert calls == [1, 2, 3] and slider.value == 2
+    first = image.value
+    assert first[:4] == b"\x89PNG"
+    slider.value = 3
+    assert image.value != first and calls == [1, 2, 3]  # swapped, not redrawn
+    with pytest.raises(ValueError, match="not one of"):
+        anomaly.figure_slider(draw, [1, 2], value=5)

@@ -12,7 +12,8 @@ needs five pieces, each a few lines here so that the notebooks can show the phys
 - :func:`dijet_function`, :func:`fit_background` and :func:`bump_hunt`: the smooth fit of
   the background's ``mjj`` spectrum in the sidebands, interpolated into the signal region;
 - :func:`local_significance`: the significance of an excess over a background known only
-  within an uncertainty (Cowan's formula for a counting experiment).
+  within an uncertainty (Cowan's formula for a counting experiment);
+- :func:`figure_slider`: a slider over precomputed figures, for the notebooks' interactive cells.
 
 Masses are in GeV throughout.
 """
@@ -21,7 +22,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["SQRT_S", "mass_windows", "split_in_two", "inject_signal", "kfold_scores", "sic_curve",
-           "max_sic_with_error", "dijet_function", "fit_background", "local_significance", "bump_hunt"]
+           "max_sic_with_error", "dijet_function", "fit_background", "local_significance", "bump_hunt",
+           "figure_slider"]
 
 SQRT_S = 13_000.0  # GeV: the centre-of-mass energy of the dijet samples (LHC Run 2)
 
@@ -433,3 +435,47 @@ def bump_hunt(mjj, edges, signal_region=(3300.0, 3700.0), n_params: int = 3) -> 
     b_err = fit["prediction_error"](in_sr)
     return {"counts": counts, "edges": edges, "in_sr": in_sr, "fit": fit, "n_observed": n_obs, "b_expected": b,
             "b_error": b_err, "significance": local_significance(n_obs, b, b_err)}
+
+
+def figure_slider(draw, options, value=None, description: str = ""):
+    """A slider over precomputed figures: ``draw(option)`` is called once per option, up front,
+    and each figure is kept as a PNG; moving the slider swaps the image.  Nothing is recomputed
+    when the slider moves, the widget shows its initial figure in a static page (the book), and
+    the cell runs headless: no figure is drawn inside an ``Output`` widget, which intermittently
+    hangs notebook runners based on nbclient (``jupyter nbconvert --execute``, the book build)
+    with ipykernel 7.
+
+    Parameters
+    ----------
+    draw : function ``option -> matplotlib Figure`` (the figure is closed after rendering).
+    options : the slider's values, e.g. a list of injected signal counts.
+    value : the initial value (default: the first option).
+    description : the slider's label.
+
+    Returns
+    -------
+    an ``ipywidgets.VBox`` (slider above image); display it, or make it the cell's last line.
+    """
+    import io
+
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    options = list(options)
+    if not options:
+        raise ValueError("figure_slider needs at least one option")
+    value = options[0] if value is None else value
+    if value not in options:
+        raise ValueError(f"value {value!r} is not one of the options {options}")
+    pngs = {}
+    for option in options:
+        fig = draw(option)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", bbox_inches="tight")
+        plt.close(fig)
+        pngs[option] = buffer.getvalue()
+    slider = widgets.SelectionSlider(options=options, value=value, description=description,
+                                     continuous_update=False, style={"description_width": "initial"})
+    image = widgets.Image(value=pngs[value], format="png")
+    slider.observe(lambda change: setattr(image, "value", pngs[change["new"]]), names="value")
+    return widgets.VBox([slider, image])
