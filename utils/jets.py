@@ -8,10 +8,10 @@ Conventions used throughout the course
   *relative to the jet axis*.  Constituents are ordered by decreasing ``pt``; missing
   ones are zero-padded (``pt == 0``), so ``pt > 0`` is the mask of real particles.
 * Constituents are treated as massless.  A particle of mass m and momentum p has
-  ``E - |p| = m^2 / (E + |p|)``, a fraction of about ``m^2 / (2 p^2)`` of |p|: for a pion
-  (m = 0.1396 GeV) 0.97 % at |p| = 1 GeV, 0.1 % only above |p| = 3.1 GeV and 0.01 % above
+  ``E - |p| = m^2 / (E + |p|)``, a fraction of about ``m^2 / (2 p^2)`` of ``|p|``: for a pion
+  (m = 0.1396 GeV) 0.97 % at ``|p| = 1 GeV``, 0.1 % only above ``|p| = 3.1 GeV`` and 0.01 % above
   10 GeV; for a kaon (0.494 GeV) 12 % at 1 GeV.  In the course's top-tagging jets about 40 % of
-  the constituents have |p| < 3.1 GeV, but they carry only about 5 % of the jet's pT (half of it
+  the constituents have ``|p| < 3.1 GeV``, but they carry only about 5 % of the jet's pT (half of it
   is in constituents above 30 GeV).  The particle masses add up in the jet mass, which comes
   out a few per cent low from massless constituents (median 1 % for top jets, 6 % for QCD
   jets).  The stored ``jet_mass`` is FastJet's, with the true masses: use it.
