@@ -47,8 +47,10 @@ $(VENDOR): book/vendor.sh
 
 setup: $(STAMP) $(VENDOR)
 
+# The notebooks run first (utils/execution.py: only those whose source, or the course's code or data,
+# changed since the last build); jupyter-book then renders the stored runs.
 book: setup
-	$(BIN)/python -m utils book-cache   # clears the execution cache when utils/ or data/ changed
+	$(BIN)/python -m utils book-cache --execute
 	$(BIN)/jupyter-book build . --keep-going -W
 	@echo "open _build/html/index.html"
 

@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 import yaml
+from executed import CACHE  # the test book's execution cache (never mixed with `make book`'s full-mode one)
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "_build" / "test"
@@ -21,33 +22,43 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.slow
 
 
-def start_build() -> subprocess.Popen:
-    """Start building the whole book in fast mode, with its own execution cache, in the background.
+def build(executed_here: list[str]) -> subprocess.CompletedProcess:
+    """Build the whole book in fast mode into ``_build/test``; the build itself executes nothing.
 
-    ``tests/conftest.py`` starts it as soon as the session knows it will need the book, so that
-    on two cores it executes the notebooks while nbval executes them on the other core (each
-    notebook's kernel uses one thread: ``utils.configure_threads``).
+    ``executed_here``: the notebooks nbval ran in this session, which ``tests/executed.py`` stored
+    in the test book's execution cache. The others (all of them when nbval ran nothing, as when
+    this test runs alone, after the cache was cleared so that no outputs of an older version of
+    the code are shown) are executed first with ``utils.execution.fill_book_cache``, as
+    ``make book`` does.
     """
+    from utils.execution import fill_book_cache
+
+    if not executed_here:
+        shutil.rmtree(CACHE, ignore_errors=True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    errors = fill_book_cache(sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")), CACHE, log=lambda line: None)
+    assert not errors, "notebooks failed:\n" + "\n".join(errors)
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
-    config["execute"]["cache"] = str(OUT / ".jupyter_cache")  # never mix fast outputs into `make book`
+    config["execute"]["cache"] = str(CACHE)
     for stale in ("html", ".doctrees", "jupyter_execute"):  # Sphinx misses some config changes
         shutil.rmtree(OUT / "_build" / stale, ignore_errors=True)
-    OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))  # order matters: require.js first
-    env = {**os.environ, "COURSE_FAST": "1"}
     cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT), "--path-output", str(OUT),
            "--config", str(OUT / "_config.yml"), "-W", "--keep-going"]
-    log = open(OUT / "build.log", "w")
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    with open(OUT / "build.log", "w") as log:
+        return subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
 
 
 @pytest.fixture(scope="module")
 def html(request):
-    """The built book (fast mode): waits for the build started at collection, or runs one."""
-    proc = getattr(request.config, "_course_book_build", None) or start_build()
-    returncode = proc.wait()
+    """The built book (fast mode), from this session's nbval executions where there are any."""
+    executed = getattr(request.config, "_course_executed", None)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COURSE_FAST", "1")  # the kernels that fill_book_cache may start, and the build
+        result = build(executed.cached if executed is not None else [])
     log = (OUT / "build.log").read_text()
-    assert returncode == 0, f"the book build failed:\n{log[-6000:]}"
+    assert result.returncode == 0, f"the book build failed:\n{log[-6000:]}"
+    assert "Executed notebook in" not in log, "the book build executed a notebook itself: the cache missed it"
     return OUT / "_build" / "html"
 
 

@@ -53,39 +53,6 @@ def test_augment_dihedral_moves_pixels_and_is_reproducible():
         images.augment_dihedral(_generic())
 
 
-def test_one_cycle_drives_fit_up_then_down():
-    from utils.training import fit, make_loader
-
-    torch.manual_seed(0)
-    x = np.random.default_rng(0).normal(size=(100, 3)).astype(np.float32)
-    y = (x[:, 0] > 0).astype(np.float32)
-    model = torch.nn.Sequential(torch.nn.Linear(3, 1), torch.nn.Flatten(0))
-    loader = make_loader(x, y, batch_size=16, shuffle=True, seed=0)
-    epochs = 4
-    opt = images.one_cycle(torch.optim.Adam(model.parameters()), max_lr=0.05, epochs=epochs,
-                           steps_per_epoch=len(loader))
-    history = fit(model, loader, torch.nn.BCEWithLogitsLoss(), opt, epochs=epochs, val_loader=loader,
-                  patience=None, progress=False)
-    lrs = np.array(opt.lrs)
-    assert len(lrs) == epochs * len(loader)
-    peak = int(np.argmax(lrs))
-    assert np.isclose(lrs[peak], 0.05, rtol=0.01) and 0 < peak < len(lrs) - 1
-    assert np.isclose(lrs[0], 0.05 / 25) and lrs[-1] < 1e-3 * 0.05
-    assert np.all(np.diff(lrs[:peak + 1]) >= 0) and np.all(np.diff(lrs[peak:]) <= 0)
-    assert history["val_loss"][-1] < history["val_loss"][0]
-    # stepping past the planned length (e.g. one batch more) does not raise
-    opt.step()
-    assert "scheduler" in opt.state_dict() and opt.param_groups is opt.optimizer.param_groups
-
-
-def test_one_cycle_rejects_bad_input():
-    params = [torch.nn.Parameter(torch.zeros(1))]
-    with pytest.raises(ValueError, match="epochs"):
-        images.one_cycle(torch.optim.Adam(params), max_lr=1e-3, epochs=0, steps_per_epoch=10)
-    with pytest.raises(ValueError, match="max_lr"):
-        images.one_cycle(torch.optim.Adam(params), max_lr=0.0, epochs=1, steps_per_epoch=10)
-
-
 def test_saliency_of_a_linear_model_is_its_weight_map():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 1))
@@ -95,4 +62,3 @@ def test_saliency_of_a_linear_model_is_its_weight_map():
     expected = model[1].weight.detach().numpy().reshape(1, 1, 4, 4)
     assert np.allclose(grad, np.broadcast_to(expected, x.shape), atol=1e-6)
     assert model.training  # the model's mode is restored
-    assert images.count_parameters(model) == 17

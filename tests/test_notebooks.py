@@ -109,3 +109,16 @@ def test_notebook_01_chooses_on_validation_jets():
     code = "\n".join(_source(c) for c in _cells(ROOT / "notebooks" / "01_logistic_regression.ipynb")
                      if c["cell_type"] == "code")
     assert re.search(r"""load\w*\(\s*["']val["']""", code), "01 must load the validation split to make its choices"
+
+
+def test_every_cited_paper_is_on_the_references_page():
+    """The references page (book/references.bib, all entries) lists every arXiv paper a page links to."""
+    bib = (ROOT / "book" / "references.bib").read_text()
+    listed = set(re.findall(r"eprint\s*=\s*\{([^}]+)\}", bib))
+    pages = [*NOTEBOOKS, *(ROOT / "book").glob("*.md"), ROOT / "README.md"]
+    missing = {}
+    for page in pages:
+        for arxiv_id in re.findall(r"arxiv\.org/abs/([a-z-]+/\d{7}|\d{4}\.\d{4,5})", page.read_text()):
+            if arxiv_id not in listed:
+                missing.setdefault(arxiv_id, set()).add(page.name)
+    assert not missing, f"add these to book/references.bib: {missing}"

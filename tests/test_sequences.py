@@ -100,26 +100,3 @@ def test_pack_lets_a_gru_stop_at_each_jets_last_real_entry():
         torch.testing.assert_close(h[0, i], h_i[0, 0])
     with pytest.raises(ValueError, match="at least one"):
         sq.pack(x, np.array([0, 5, 3]))
-
-
-def test_fit_one_cycle_learns_and_follows_the_schedule():
-    torch = pytest.importorskip("torch")
-    from utils.training import make_loader
-
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=(2000, 2)).astype(np.float32)
-    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.float32)
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1), torch.nn.Flatten(0))
-    loader = make_loader(x, y, batch_size=100, shuffle=True, seed=0)
-    history = sq.fit_one_cycle(model, loader, torch.nn.BCEWithLogitsLoss(), epochs=5, max_lr=0.05,
-                               val_loader=make_loader(x[:500], y[:500], batch_size=500), progress=False)
-    assert len(history["train_loss"]) == len(history["val_loss"]) == 5
-    assert len(history["lr"]) == 5 * len(loader)
-    lr = np.array(history["lr"])
-    assert lr.max() == pytest.approx(0.05, rel=0.01) and lr[0] < 0.05 / 10 and lr[-1] < 0.05 / 100
-    assert 0.2 * len(lr) < np.argmax(lr) < 0.4 * len(lr)  # the peak after 30 % of the steps
-    assert history["val_loss"][-1] < 0.3 < np.log(2)
-    assert min(history["val_loss"]) == history["val_loss"][history["best_epoch"] - 1]
-    with pytest.raises(ValueError, match="epochs"):
-        sq.fit_one_cycle(model, loader, torch.nn.BCEWithLogitsLoss(), epochs=0, max_lr=0.01)

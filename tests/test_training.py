@@ -45,3 +45,59 @@ def test_fit_stops_on_diverging_loss():
     with pytest.raises(FloatingPointError, match="learning rate"):
         training.fit(model, training.make_loader(x, y), torch.nn.BCEWithLogitsLoss(),
                      torch.optim.SGD(model.parameters(), lr=0.1), epochs=2, progress=False)
+
+
+def test_one_cycle_schedule_drives_fit_up_then_down():
+    torch.manual_seed(0)
+    x, y = _toy(100)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.Flatten(0))
+    loader = training.make_loader(x, y, batch_size=16, shuffle=True, seed=0)
+    epochs = 4
+    optimizer = torch.optim.Adam(model.parameters())
+    scheduler = training.one_cycle(optimizer, max_lr=0.05, epochs=epochs, steps_per_epoch=len(loader))
+    history = training.fit(model, loader, torch.nn.BCEWithLogitsLoss(), optimizer, epochs=epochs, val_loader=loader,
+                           patience=None, scheduler=scheduler, progress=False)
+    lrs = np.array(history["lr"])
+    assert len(lrs) == epochs * len(loader)  # one rate per optimizer step
+    peak = int(np.argmax(lrs))
+    assert np.isclose(lrs[peak], 0.05, rtol=0.01) and 0.2 * len(lrs) < peak < 0.4 * len(lrs)
+    assert np.isclose(lrs[0], 0.05 / 25) and lrs[-1] < 1e-3 * 0.05
+    assert np.all(np.diff(lrs[:peak + 1]) >= 0) and np.all(np.diff(lrs[peak:]) <= 0)
+    assert history["val_loss"][-1] < history["val_loss"][0]
+
+
+def test_one_cycle_rejects_bad_input():
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    with pytest.raises(ValueError, match="epochs"):
+        training.one_cycle(torch.optim.Adam(params), max_lr=1e-3, epochs=0, steps_per_epoch=10)
+    with pytest.raises(ValueError, match="max_lr"):
+        training.one_cycle(torch.optim.Adam(params), max_lr=0.0, epochs=1, steps_per_epoch=10)
+
+
+def test_fit_keeps_the_best_or_the_last_weights():
+    x, y = _toy(400)
+    runs = {}
+    for keep in ("best", "last"):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.Flatten(0))
+        # a rate so large that the loss jumps around: the best epoch is rarely the last
+        history = training.fit(model, training.make_loader(x, y, batch_size=20, shuffle=True), torch.nn.BCEWithLogitsLoss(),
+                               torch.optim.SGD(model.parameters(), lr=30.0), epochs=8,
+                               val_loader=training.make_loader(x, y), patience=None, keep=keep, progress=False)
+        final_val = training._run_epoch(model, training.make_loader(x, y), torch.nn.BCEWithLogitsLoss(), "cpu")
+        runs[keep] = (history, final_val)
+    history, final_val = runs["best"]
+    assert history["best_epoch"] < 8, "the toy must have its best epoch before the last"
+    assert np.isclose(final_val, min(history["val_loss"]), rtol=1e-5)
+    history, final_val = runs["last"]
+    assert np.isclose(final_val, history["val_loss"][-1], rtol=1e-5) and final_val > min(history["val_loss"])
+    with pytest.raises(ValueError, match="keep"):
+        training.fit(model, training.make_loader(x, y), torch.nn.BCEWithLogitsLoss(),
+                     torch.optim.SGD(model.parameters(), lr=0.1), epochs=1, keep="final", progress=False)
+
+
+def test_count_parameters_counts_trainable_weights_and_biases():
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 1))
+    assert training.count_parameters(model) == 17
+    model[1].bias.requires_grad_(False)
+    assert training.count_parameters(model) == 16

@@ -6,7 +6,8 @@
     python -m utils verify                    # check every file against the manifest (sha256)
     python -m utils generate SAMPLE [--events N] [--seed S] [--workers W] [--shard K/N]
     python -m utils merge SAMPLE [--events N] [--seed S]
-    python -m utils book-cache                # clear the book's execution cache if utils/ or data/ changed
+    python -m utils book-cache [--execute]    # clear the book's execution cache if utils/ or data/ changed;
+                                              # --execute: then run every notebook it lacks (make book)
 
 ``generate`` and ``merge`` need ``pip install -e ".[generate]"`` (Pythia 8 and FastJet); see
 :mod:`utils.generate`.  ``python -m utils.data ...`` is the same command line (an alias).
@@ -53,6 +54,8 @@ def main(argv=None, prog: str = "python -m utils") -> int:
     sub.add_parser("verify", help="check every data file against the manifest")
     cache = sub.add_parser("book-cache", help="clear the book's execution cache when utils/ or data/ changed")
     cache.add_argument("--cache-dir", type=Path, default=None, help="default: _build/.jupyter_cache")
+    cache.add_argument("--execute", action="store_true",
+                       help="then execute every notebook the cache lacks (what `make book` renders)")
     for cmd in ("generate", "merge"):
         p = sub.add_parser(cmd, help="generate a sample (needs .[generate])" if cmd == "generate"
                            else "join the chunks of a sharded run into the sample file")
@@ -75,12 +78,21 @@ def main(argv=None, prog: str = "python -m utils") -> int:
                   "`make data` regenerates them", file=sys.stderr)
         return 0 if good else 1
     if args.command == "book-cache":
-        from . import benchmark
+        from . import execution
 
-        cleared = benchmark.refresh_book_cache(args.cache_dir)
+        cleared = execution.refresh_book_cache(args.cache_dir)
         print("cleared the book's execution cache: utils/ or data/ changed" if cleared
               else "the book's execution cache stays: nothing to clear")
-        return 0
+        if not args.execute:
+            return 0
+        notebooks = sorted((execution.ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+        errors = execution.fill_book_cache(notebooks, args.cache_dir)
+        for line in errors:
+            print(f"FAILED {line}", file=sys.stderr)
+        if errors:
+            print("fix the notebooks above (run them in JupyterLab: `make lab`), then `make book` again",
+                  file=sys.stderr)
+        return 1 if errors else 0
 
     gen = generate
     if args.sample not in gen.SAMPLES:

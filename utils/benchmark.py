@@ -5,20 +5,13 @@
 its own process; its peak memory is that of its whole process tree (the kernel, which is a
 child process, and whatever the kernel starts, such as DataLoader workers), summed over the
 processes alive at the same time and sampled with psutil (:class:`TreeMemoryMonitor`).
-
-The book's execution cache (``_build/.jupyter_cache``) is keyed by each notebook's source
-only; :func:`refresh_book_cache` (``python -m utils book-cache``, run by ``make book``
-before the build) clears it whenever ``utils/*.py`` or ``data/manifest.json`` changed, so a
-change of the course's code or data re-executes every notebook.
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import threading
@@ -81,60 +74,18 @@ class TreeMemoryMonitor:
 
 
 def execute(notebook: Path, timeout: int = 600) -> dict:
-    """Execute one notebook with nbclient in this process; the peak memory of its process tree is measured.
+    """Execute one notebook in this process (:func:`utils.execution.execute_notebook`); the peak
+    memory of its process tree is measured.
 
     Returns ``{"ok", "wall_s", "peak_mb", "error"}``. Meant to run in a fresh process
     (``python -m utils.benchmark --one NOTEBOOK``) so that the tree belongs to this notebook.
     """
-    import nbformat
-    from nbclient import NotebookClient
+    from .execution import execute_notebook
 
-    nb = nbformat.read(notebook, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(notebook.parent)}})
-    start = time.perf_counter()
-    error = None
     with TreeMemoryMonitor() as memory:
-        try:
-            client.execute()
-        except Exception as err:  # report, don't crash the whole benchmark
-            error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
-    wall = time.perf_counter() - start
+        _, wall, error = execute_notebook(notebook, timeout=timeout, store_widget_state=False)
     return {"ok": error is None, "wall_s": round(wall, 1), "peak_mb": round(memory.peak_bytes / 2**20),
             "error": error}
-
-
-# --- the book's execution cache -------------------------------------------------------------
-def course_inputs_digest(root: Path = ROOT) -> str:
-    """sha256 over the course's code (``utils/*.py``) and data (``data/manifest.json``, which holds
-    every data file's sha256): what the notebooks' outputs depend on besides their own source."""
-    digest = hashlib.sha256()
-    paths = sorted((Path(root) / "utils").glob("*.py")) + [Path(root) / "data" / "manifest.json"]
-    for path in paths:
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() if path.exists() else b"(missing)")
-        digest.update(b"\0")
-    return digest.hexdigest()
-
-
-def refresh_book_cache(cache_dir: Path | None = None, root: Path = ROOT) -> bool:
-    """Clear the book's execution cache if the course's code or data changed since it was filled.
-
-    The cache (``_build/.jupyter_cache`` by default, as in ``_config.yml``) gets a stamp file
-    holding :func:`course_inputs_digest`; when the digest differs, or there is no stamp, the
-    whole cache is removed and a new stamp written.  Returns True if the cache was cleared.
-    """
-    cache_dir = Path(cache_dir) if cache_dir is not None else Path(root) / "_build" / ".jupyter_cache"
-    stamp = cache_dir.parent / f"{cache_dir.name}.inputs-sha256"
-    digest = course_inputs_digest(root)
-    if stamp.exists() and stamp.read_text().strip() == digest:
-        return False
-    cleared = cache_dir.exists()
-    if cleared:
-        shutil.rmtree(cache_dir)
-    stamp.parent.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(digest + "\n")
-    return cleared
 
 
 def _run_in_subprocess(notebook: Path, fast: bool) -> dict:

@@ -1,4 +1,4 @@
-"""Jets as sequences of constituents: lengths, orderings, standardisation, packing, one-cycle training.
+"""Jets as sequences of constituents: lengths, orderings, standardisation, packing.
 
 The recurrent taggers of notebook 05 (and the set networks of notebook 06) read a jet as an array
 ``(n_jets, n_max, n_features)``: the real constituents first, then zero padding.  This module keeps
@@ -11,22 +11,19 @@ the steps that every such network needs in one tested place:
 - :func:`fit_standardizer`, :func:`standardize`: zero mean and unit variance per feature, computed
   over the real constituents only (the padding would otherwise drag the means to zero);
 - :func:`pack`: ``torch.nn.utils.rnn.pack_padded_sequence`` for a batch of padded jets, so that an
-  RNN stops at each jet's last real constituent;
-- :func:`fit_one_cycle`: a training loop with AdamW and the one-cycle learning-rate schedule
-  (Smith and Topin, arXiv:1708.07120), which reaches a good network in few epochs.
+  RNN stops at each jet's last real constituent.
+
+Training uses :func:`utils.training.fit` with :func:`utils.training.one_cycle`.
 
 Shapes: ``x`` is ``(n_jets, n_max, n_features)`` (any trailing feature axes), ``lengths`` is
 ``(n_jets,)`` of integers in ``[0, n_max]``; entry ``j`` of jet ``i`` is real when ``j < lengths[i]``.
 """
 from __future__ import annotations
 
-import copy
-import time
-
 import numpy as np
 
 __all__ = ["sequence_lengths", "real_mask", "reorder", "reverse_real", "shuffle_real", "fit_standardizer",
-           "standardize", "pack", "fit_one_cycle"]
+           "standardize", "pack"]
 
 
 def _check_lengths(x, lengths) -> tuple[np.ndarray, np.ndarray]:
@@ -182,87 +179,3 @@ def pack(x, lengths):
     if len(lengths) and int(lengths.min()) < 1:
         raise ValueError("every sequence needs at least one real entry (length >= 1) to be packed")
     return pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-
-
-def fit_one_cycle(model, train_loader, loss_fn, epochs: int, max_lr: float, val_loader=None,
-                  weight_decay: float = 0.0, pct_start: float = 0.3, device=None, progress: bool = True) -> dict:
-    """Train with AdamW and a one-cycle learning rate; the model ends with its best validation weights.
-
-    The learning rate rises from ``max_lr / 25`` to ``max_lr`` over the first ``pct_start`` of the
-    steps, then anneals (cosine) to nearly zero at the last step
-    (``torch.optim.lr_scheduler.OneCycleLR``; Smith and Topin, arXiv:1708.07120).  The large
-    rates in the middle move fast, the small ones at the end settle into a minimum, so the number of
-    epochs is fixed in advance and no early stopping is needed.
-
-    Parameters
-    ----------
-    model : ``torch.nn.Module`` called as ``model(*inputs)`` on each batch ``(*inputs, target)``.
-    train_loader, val_loader : DataLoaders (see ``utils.training.make_loader``).
-    loss_fn : e.g. ``torch.nn.BCEWithLogitsLoss()``.
-    epochs : passes over the training data (the schedule spans all of them).
-    max_lr : the peak learning rate.
-    weight_decay : AdamW's decoupled weight decay.
-    pct_start : fraction of the steps spent warming up.
-    device : where to train (default: the model's device).
-    progress : a ``tqdm`` bar over epochs.
-
-    Returns
-    -------
-    dict like ``utils.training.fit``'s: ``train_loss``, ``val_loss`` (per epoch), ``lr`` (per
-    step), ``best_epoch`` (1-based, by validation loss; the last epoch without ``val_loader``),
-    ``seconds`` (wall time), ``stopped_early`` (always False).
-    """
-    import torch
-    from tqdm.auto import tqdm
-
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1; got {epochs}")
-    if max_lr <= 0:
-        raise ValueError(f"max_lr must be positive; got {max_lr}")
-    device = device or next(model.parameters()).device
-    model.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=max_lr, weight_decay=weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, epochs=epochs,
-                                                    steps_per_epoch=len(train_loader), pct_start=pct_start)
-    history = {"train_loss": [], "val_loss": [], "lr": [], "best_epoch": None, "stopped_early": False}
-    best, best_state = np.inf, None
-    start = time.perf_counter()
-    bar = tqdm(range(1, epochs + 1), desc="epochs", disable=not progress, leave=False)
-    for epoch in bar:
-        model.train()
-        total, count = 0.0, 0
-        for batch in train_loader:
-            *inputs, target = (t.to(device) for t in batch)
-            loss = loss_fn(model(*inputs), target)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            history["lr"].append(scheduler.get_last_lr()[0])
-            scheduler.step()
-            total += loss.item() * len(target)
-            count += len(target)
-        history["train_loss"].append(total / count)
-        if not np.isfinite(history["train_loss"][-1]):
-            raise FloatingPointError(f"training loss became {history['train_loss'][-1]} in epoch {epoch}: "
-                                     "lower max_lr or check the inputs for NaNs")
-        if val_loader is not None:
-            model.eval()
-            total, count = 0.0, 0
-            with torch.no_grad():
-                for batch in val_loader:
-                    *inputs, target = (t.to(device) for t in batch)
-                    total += loss_fn(model(*inputs), target).item() * len(target)
-                    count += len(target)
-            history["val_loss"].append(total / count)
-            if history["val_loss"][-1] < best:
-                best, history["best_epoch"] = history["val_loss"][-1], epoch
-                best_state = copy.deepcopy(model.state_dict())
-            bar.set_postfix(train=f"{history['train_loss'][-1]:.4f}", val=f"{history['val_loss'][-1]:.4f}")
-        else:
-            history["best_epoch"] = epoch
-            bar.set_postfix(train=f"{history['train_loss'][-1]:.4f}")
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-    history["seconds"] = time.perf_counter() - start
-    return history

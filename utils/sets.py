@@ -32,7 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 __all__ = ["fit_standardizer", "standardize", "shuffle_constituents", "ParticleFlowNetwork", "EnergyFlowNetwork",
-           "masked_attention", "TransformerBlock", "ParticleTransformer", "count_parameters", "fit_one_cycle"]
+           "masked_attention", "TransformerBlock", "ParticleTransformer"]
 
 
 # --- inputs ----------------------------------------------------------------------------------
@@ -124,11 +124,6 @@ def _mlp(sizes, final_activation: bool = True):
         if final_activation or i < len(sizes) - 2:
             layers.append(nn.ReLU())
     return nn.Sequential(*layers)
-
-
-def count_parameters(model) -> int:
-    """Number of trainable weights and biases of a torch model."""
-    return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
 
 
 def masked_attention(q, k, v, mask):
@@ -270,70 +265,3 @@ class ParticleTransformer(nn.Module):
 
     def forward(self, x, mask):
         return self.f(self.pooled(x, mask)).squeeze(-1)
-
-
-# --- training ---------------------------------------------------------------------------------
-def fit_one_cycle(model, train_loader, epochs: int, max_lr: float, val_loader=None, loss_fn=None,
-                  weight_decay: float = 0.0, device=None, progress: bool = True) -> dict:
-    """Train with Adam(W) and a one-cycle learning rate (Smith and Topin, arXiv:1708.07120).
-
-    The learning rate rises from ``max_lr / 25`` to ``max_lr`` over the first 30 % of the
-    steps and then anneals to almost zero (cosine), one scheduler step per batch.  A fixed
-    budget of epochs is used in full: the low learning rate at the end settles the weights,
-    so the model keeps its *final* weights (no early stopping, unlike
-    :func:`utils.training.fit`); the validation loss per epoch is recorded to watch for
-    overfitting.
-
-    Parameters
-    ----------
-    model : called as ``model(*inputs)`` for batches ``(*inputs, target)``.
-    train_loader, val_loader : DataLoaders (see :func:`utils.training.make_loader`).
-    epochs : passes over the training data.
-    max_lr : the peak learning rate.
-    loss_fn : default ``BCEWithLogitsLoss()``.
-    weight_decay : AdamW's decoupled weight decay (0: plain Adam).
-    device : default the model's device.
-    progress : a ``tqdm`` bar over epochs.
-
-    Returns
-    -------
-    dict with ``train_loss`` and ``val_loss`` (one value per epoch), ``seconds`` (wall time of
-    the training) and ``steps``.
-    """
-    import time
-
-    from tqdm.auto import tqdm
-
-    from .training import _run_epoch
-
-    if epochs < 1 or max_lr <= 0:
-        raise ValueError(f"need epochs >= 1 and max_lr > 0; got {epochs}, {max_lr}")
-    loss_fn = loss_fn or nn.BCEWithLogitsLoss()
-    device = device or next(model.parameters()).device
-    model.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=max_lr, weight_decay=weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=epochs * len(train_loader))
-    history = {"train_loss": [], "val_loss": []}
-    start = time.perf_counter()
-    for epoch in tqdm(range(epochs), desc="epochs", disable=not progress, leave=False):
-        model.train()
-        total, count = 0.0, 0
-        for batch in train_loader:
-            *inputs, target = (t.to(device) for t in batch)
-            loss = loss_fn(model(*inputs), target)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total += loss.item() * len(target)
-            count += len(target)
-        history["train_loss"].append(total / count)
-        if not np.isfinite(history["train_loss"][-1]):
-            raise FloatingPointError(f"training loss became {history['train_loss'][-1]} in epoch {epoch + 1}: "
-                                     "lower max_lr or check the inputs for NaNs")
-        if val_loader is not None:
-            history["val_loss"].append(_run_epoch(model, val_loader, loss_fn, device))
-    model.eval()
-    history["seconds"] = time.perf_counter() - start
-    history["steps"] = epochs * len(train_loader)
-    return history

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-__all__ = ["make_loader", "fit", "predict"]
+__all__ = ["make_loader", "fit", "one_cycle", "predict", "count_parameters"]
 
 
 def make_loader(*arrays, batch_size: int = 256, shuffle: bool = False, seed: int = 0):
@@ -36,7 +36,12 @@ def make_loader(*arrays, batch_size: int = 256, shuffle: bool = False, seed: int
     return DataLoader(TensorDataset(*tensors), batch_size=batch_size, shuffle=shuffle, generator=generator)
 
 
-def _run_epoch(model, loader, loss_fn, device, optimizer=None):
+def _run_epoch(model, loader, loss_fn, device, optimizer=None, scheduler=None, lrs=None):
+    """One pass over ``loader``: trains when ``optimizer`` is given, else evaluates; returns the mean loss.
+
+    ``scheduler`` (optional) is stepped after every optimizer step; the learning rate of each
+    step is appended to the list ``lrs``.
+    """
     import torch
 
     model.train(optimizer is not None)
@@ -48,15 +53,19 @@ def _run_epoch(model, loader, loss_fn, device, optimizer=None):
             if optimizer is not None:
                 optimizer.zero_grad()
                 loss.backward()
+                if lrs is not None:
+                    lrs.append(float(optimizer.param_groups[0]["lr"]))
                 optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
             total += loss.item() * len(target)
             count += len(target)
     return total / count
 
 
 def fit(model, train_loader, loss_fn, optimizer, epochs: int, val_loader=None, patience: int | None = 5,
-        device=None, progress: bool = True) -> dict:
-    """Train ``model`` and return its history; the model ends with the best validation weights.
+        scheduler=None, keep: str = "best", device=None, progress: bool = True) -> dict:
+    """Train ``model`` and return its history.
 
     Parameters
     ----------
@@ -66,51 +75,90 @@ def fit(model, train_loader, loss_fn, optimizer, epochs: int, val_loader=None, p
     loss_fn : e.g. ``torch.nn.BCEWithLogitsLoss()``; called as ``loss_fn(output, target)``.
     optimizer : a torch optimizer over ``model.parameters()``.
     epochs : maximum number of passes over the training data.
-    patience : stop after this many epochs without a better validation loss (None: never).
+    patience : stop after this many epochs without a better validation loss (None: never,
+        the usual choice with a ``scheduler`` that plans for all ``epochs``).
+    scheduler : a learning-rate schedule stepped after every batch, e.g. :func:`one_cycle`
+        (None: the optimizer's constant rate).
+    keep : ``"best"``: the model ends with the weights of the epoch of lowest validation loss;
+        ``"last"``: with its final weights (the usual choice after a one-cycle schedule, whose
+        small final rates settle the weights). Without ``val_loader`` the last weights are kept.
     device : where to train (default: the model's device).
     progress : show a ``tqdm`` bar over epochs with the current losses.
 
     Returns
     -------
-    dict with ``train_loss`` and ``val_loss`` (lists, one value per epoch), ``best_epoch``
-    (1-based), ``seconds`` (wall time) and ``stopped_early`` (bool).
+    dict with ``train_loss`` and ``val_loss`` (lists, one value per epoch), ``lr`` (the learning
+    rate of every optimizer step), ``best_epoch`` (1-based epoch of lowest validation loss; None
+    without ``val_loader``), ``seconds`` (wall time) and ``stopped_early`` (bool).
     """
     import torch
     from tqdm.auto import tqdm
 
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1; got {epochs}")
+    if keep not in ("best", "last"):
+        raise ValueError(f"keep must be 'best' or 'last'; got {keep!r}")
     device = device or next(model.parameters()).device
     model.to(device)
-    history = {"train_loss": [], "val_loss": [], "best_epoch": None, "stopped_early": False}
+    history = {"train_loss": [], "val_loss": [], "lr": [], "best_epoch": None, "stopped_early": False}
     best, best_state, since_best = np.inf, None, 0
     start = time.perf_counter()
     bar = tqdm(range(1, epochs + 1), desc="epochs", disable=not progress, leave=False)
     for epoch in bar:
-        history["train_loss"].append(_run_epoch(model, train_loader, loss_fn, device, optimizer))
+        history["train_loss"].append(_run_epoch(model, train_loader, loss_fn, device, optimizer, scheduler,
+                                                history["lr"]))
         if not np.isfinite(history["train_loss"][-1]):
             raise FloatingPointError(f"training loss became {history['train_loss'][-1]} in epoch {epoch}: "
                                      "lower the learning rate or check the inputs for NaNs")
-        if val_loader is not None:
-            val = _run_epoch(model, val_loader, loss_fn, device)
-            history["val_loss"].append(val)
-            if val < best:
-                best, since_best, history["best_epoch"] = val, 0, epoch
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                since_best += 1
-            bar.set_postfix(train=f"{history['train_loss'][-1]:.4f}", val=f"{val:.4f}")
-            if patience is not None and since_best >= patience:
-                history["stopped_early"] = True
-                break
-        else:
+        if val_loader is None:
             bar.set_postfix(train=f"{history['train_loss'][-1]:.4f}")
+            continue
+        val = _run_epoch(model, val_loader, loss_fn, device)
+        history["val_loss"].append(val)
+        if val < best:
+            best, since_best, history["best_epoch"] = val, 0, epoch
+            if keep == "best":
+                best_state = copy.deepcopy(model.state_dict())
+        else:
+            since_best += 1
+        bar.set_postfix(train=f"{history['train_loss'][-1]:.4f}", val=f"{val:.4f}")
+        if patience is not None and since_best >= patience:
+            history["stopped_early"] = True
+            break
     if best_state is not None:
         model.load_state_dict(best_state)
     history["seconds"] = time.perf_counter() - start
-    with torch.no_grad():
-        model.eval()
+    model.eval()
     return history
+
+
+def one_cycle(optimizer, max_lr: float, epochs: int, steps_per_epoch: int, pct_start: float = 0.3):
+    """A one-cycle learning-rate schedule for :func:`fit` (``torch.optim.lr_scheduler.OneCycleLR``).
+
+    The rate rises from ``max_lr / 25`` to ``max_lr`` over the first ``pct_start`` of the
+    ``epochs * steps_per_epoch`` steps, then falls (cosine) to ``max_lr / 25 / 1e4``; Adam's
+    first momentum coefficient is cycled the other way (Smith and Topin, arXiv:1708.07120). The
+    warm-up makes a large peak rate safe, the large rate moves fast, and the long decay settles
+    the weights, so a fixed, small number of epochs is planned in advance.
+
+    Parameters
+    ----------
+    optimizer : e.g. ``torch.optim.Adam(model.parameters())`` (its own ``lr`` is overridden).
+    max_lr : the peak learning rate.
+    epochs, steps_per_epoch : the planned length of training, e.g. ``len(train_loader)`` batches
+        per epoch. Early stopping may end training before the rate has fully decayed.
+
+    Returns
+    -------
+    the scheduler, to pass as ``fit(..., scheduler=...)``.
+    """
+    from torch.optim.lr_scheduler import OneCycleLR
+
+    if epochs < 1 or steps_per_epoch < 1:
+        raise ValueError(f"need epochs >= 1 and steps_per_epoch >= 1; got {epochs}, {steps_per_epoch}")
+    if max_lr <= 0:
+        raise ValueError(f"max_lr must be positive; got {max_lr}")
+    return OneCycleLR(optimizer, max_lr=max_lr, epochs=epochs, steps_per_epoch=steps_per_epoch, pct_start=pct_start)
 
 
 def predict(model, *arrays, batch_size: int = 4096, device=None) -> np.ndarray:
@@ -129,3 +177,8 @@ def predict(model, *arrays, batch_size: int = 4096, device=None) -> np.ndarray:
         for batch in loader:
             outputs.append(model(*(t.to(device) for t in batch)).cpu().numpy())
     return np.concatenate(outputs)
+
+
+def count_parameters(model) -> int:
+    """Number of trainable weights and biases of a torch module."""
+    return int(sum(p.numel() for p in model.parameters() if p.requires_grad))

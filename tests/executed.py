@@ -1,0 +1,131 @@
+"""Keep nbval's executions: each notebook is run once per test session, and the book is built from that run.
+
+nbval runs every notebook cell by cell in a kernel and keeps each cell's outputs on its test item
+(``item.test_outputs``). This pytest plugin (registered in ``tests/conftest.py``) collects them, asks
+the kernel for the state of its widgets once the last cell has run, and stores the executed notebook
+in the test book's execution cache (jupyter-cache, the one myst-nb reads). The book test then finds
+every notebook already executed and renders these outputs instead of running the notebooks again.
+
+A notebook with a failing cell is not cached: the book build then executes it itself (and fails).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / "_build" / "test" / ".jupyter_cache"  # the test book's execution cache (see tests/test_book.py)
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+# printed by the kernel after the last cell: the state of every live widget, for the book's pages
+_STATE_CODE = (
+    "import json as _json, sys as _sys\n"
+    "_w = _sys.modules.get('ipywidgets')\n"
+    "print('@@widgets@@' + _json.dumps(_w.Widget.get_manager_state(drop_defaults=False) if _w else None))\n"
+)
+
+
+def _is_nbval_cell(item) -> bool:
+    return type(item).__name__ == "IPyNbCell" and hasattr(item, "cell_num")
+
+
+class ExecutedNotebooks:
+    """Pytest plugin: the executed copy of each notebook that nbval runs, cached for the book."""
+
+    def __init__(self, cache_path: Path):
+        self.cache_path = Path(cache_path)
+        self.runs: dict[str, dict] = {}  # notebook path -> {"nb", "failed", "start"}
+        self.cached: list[str] = []      # notebooks stored in the cache during this session
+
+    # --- collecting outputs ---------------------------------------------------------------------
+    def _run(self, item) -> dict:
+        path = str(item.parent.fspath)
+        if path not in self.runs:
+            nb = copy.deepcopy(item.parent.nb)
+            for cell in nb.cells:
+                if cell.cell_type == "code":
+                    cell.outputs, cell.execution_count = [], None
+            self.runs[path] = {"nb": nb, "failed": False, "start": time.perf_counter(), "count": 0}
+        return self.runs[path]
+
+    def record(self, item, passed: bool) -> None:
+        """Store the outputs nbval collected for this cell in the executed copy of its notebook."""
+        run = self._run(item)
+        code_cells = [c for c in run["nb"].cells if c.cell_type == "code"]
+        cell = code_cells[item.cell_num]
+        run["count"] += 1
+        cell.execution_count = run["count"]
+        outputs = []
+        for out in item.test_outputs or []:
+            out = nbformat.from_dict(dict(out))
+            if out.output_type == "execute_result":
+                out.execution_count = run["count"]
+            outputs.append(out)
+        cell.outputs = outputs
+        run["failed"] |= not passed
+
+    # --- the end of a notebook ------------------------------------------------------------------
+    def widget_state(self, item) -> dict | None:
+        """The widget state held by the notebook's kernel (None when it holds none or cannot say)."""
+        kernel = getattr(item.parent, "kernel", None)
+        if kernel is None or not kernel.is_alive():
+            return None
+        try:
+            msg_id = kernel.execute_cell_input(_STATE_CODE, allow_stdin=False)
+            kernel.await_reply(msg_id, timeout=60)
+            text = ""
+            while True:
+                msg = item.parent.get_kernel_message(timeout=10)
+                if msg["parent_header"].get("msg_id") != msg_id:
+                    continue
+                if msg["msg_type"] == "stream":
+                    text += msg["content"]["text"]
+                elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                    break
+        except Exception:  # the book then shows the widgets as text, and its browser test says so
+            return None
+        marker = text.rfind("@@widgets@@")
+        if marker < 0:
+            return None
+        state = json.loads(text[marker + len("@@widgets@@"):].splitlines()[0])
+        return state if state and state.get("state") else None
+
+    def finish(self, item) -> None:
+        """After a notebook's last cell: add its widget state and store it in the execution cache."""
+        path = str(item.parent.fspath)
+        run = self.runs.pop(path, None)
+        if run is None or run["failed"]:
+            return
+        nb = run["nb"]
+        state = self.widget_state(item)
+        if state is not None:
+            nb.metadata["widgets"] = {WIDGET_STATE: state}
+        from jupyter_cache import get_cache
+        from jupyter_cache.base import CacheBundleIn
+
+        seconds = time.perf_counter() - run["start"]
+        get_cache(str(self.cache_path)).cache_notebook_bundle(
+            CacheBundleIn(nb, path, data={"execution_seconds": seconds, "executed_by": "nbval"}),
+            check_validity=False, overwrite=True)
+        self.cached.append(path)
+
+    # --- pytest hooks ---------------------------------------------------------------------------
+    def pytest_runtest_makereport(self, item, call):
+        if _is_nbval_cell(item) and call.when == "call":
+            self.record(item, passed=call.excinfo is None or call.excinfo.typename == "Skipped")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_teardown(self, item, nextitem):
+        # runs before the notebook's kernel is stopped (nbval stops it when its file is torn down)
+        if _is_nbval_cell(item) and (nextitem is None or getattr(nextitem, "parent", None) is not item.parent):
+            self.finish(item)
+
+
+def pytest_configure(config):
+    """Registered for every pytest run by ``-p executed`` (pyproject.toml), also when only notebooks run."""
+    config._course_executed = ExecutedNotebooks(CACHE)
+    config.pluginmanager.register(config._course_executed, "course-executed-notebooks")
