@@ -2,6 +2,7 @@
 #   make book       build the executed book into _build/html (full mode)
 #   make test       unit tests, nbval over every notebook (fast mode), book build + browser check
 #   make lab        JupyterLab on the notebooks
+#   make student    the student edition (solutions removed) into _build/student, run to check it
 #   make benchmark  run every notebook in full mode; results/benchmark.json and book/benchmark.md
 #   make data       regenerate the shipped samples with Pythia 8 + FastJet (about an hour on 2 cores)
 SHELL := /bin/bash
@@ -24,7 +25,7 @@ SEED ?= 1
 SAMPLES := top_jets qcd_jets drell_yan dijet_wprime dijet_qcd
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=300
 
-.PHONY: setup book test unit nbval lab benchmark data chromium clean help
+.PHONY: setup book test unit nbval lab student benchmark data chromium clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -75,6 +76,12 @@ nbval: setup
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/
+
+# The student edition (utils/editions.py): every `solution` cell removed, every `exercise` cell raising
+# NotImplementedError; then run in fast mode to check that only the exercise cells fail.
+STUDENT_BRANCH ?= student
+student: setup
+	COURSE_FAST=1 $(BIN)/python -m utils student --branch $(STUDENT_BRANCH) --run
 
 benchmark: setup
 	$(BIN)/python -m utils.benchmark

@@ -132,32 +132,49 @@ def test_pages_render_offline_in_chromium(html):
         for f in _pages(html):
             page.goto((html / f"{f}.html").as_uri())
             page.wait_for_load_state("load")
-            page.wait_for_timeout(300)
+            stem = Path(f).name
+            source = ""
+            if stem in notebooks:
+                source = "".join("".join(c["source"]) for c in notebooks[stem]["cells"])
+            # wait for MathJax to finish typesetting (its startup promise), not for a fixed time
+            page.evaluate("async () => { if (window.MathJax && MathJax.startup && MathJax.startup.promise) "
+                          "await MathJax.startup.promise; }")
+            has_slider = "widgets.interact(" in source or "figure_slider(" in source
+            if has_slider:  # the widget manager renders the stored widget state after load
+                try:
+                    page.wait_for_selector(".jupyter-widgets, .widget-slider", timeout=15_000)
+                except Exception:
+                    pass  # reported below
             state = page.evaluate("""() => {
                 const main = document.querySelector('main') || document.body;
                 const text = main.innerText;
                 const imgs = [...main.querySelectorAll('img')];
+                const wide = [...main.querySelectorAll('pre')].filter(p => p.scrollWidth > p.clientWidth + 1);
                 return {
                     mathjax: document.querySelectorAll('mjx-container').length,
+                    mathjax_errors: document.querySelectorAll('mjx-merror, [data-mjx-error]').length,
                     raw_math: (text.match(/\\\\\\(|\\\\\\[|\\$\\$/g) || []).length,
                     images: imgs.length,
                     broken_images: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src.slice(-60)),
                     widgets: document.querySelectorAll('.jupyter-widgets, .widget-slider').length,
+                    scrolling_code: wide.map(p => (p.innerText.trim().split('\\n')[0] || '').slice(0, 60)),
                 };
             }""")
-            stem = Path(f).name
             if state["raw_math"]:
                 problems.append(f"{f}: {state['raw_math']} equations left unrendered")
+            if state["mathjax_errors"]:
+                problems.append(f"{f}: {state['mathjax_errors']} equations MathJax could not typeset")
             if state["broken_images"]:
                 problems.append(f"{f}: images not loaded {state['broken_images']}")
-            if stem in notebooks:
-                source = "".join("".join(c["source"]) for c in notebooks[stem]["cells"])
+            if state["scrolling_code"]:
+                problems.append(f"{f}: code wider than the column (a scroll bar): {state['scrolling_code'][:3]}")
+            if source:
                 if "$" in source and state["mathjax"] == 0:
                     problems.append(f"{f}: has math but MathJax rendered none")
                 if "plt." in source and state["images"] == 0:
                     problems.append(f"{f}: makes plots but shows no figure")
-                if "ipywidgets" in source and state["widgets"] == 0:
-                    problems.append(f"{f}: uses widgets but none rendered")
+                if has_slider and state["widgets"] == 0:
+                    problems.append(f"{f}: has a slider but no widget rendered")
         browser.close()
     assert not problems, "\n".join(problems)
     assert not external, f"pages asked the network for {sorted(set(external))[:10]}"

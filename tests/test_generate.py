@@ -108,7 +108,8 @@ def test_the_data_modules_import_one_way():
         "reference": {"jets", "storage"},
         "data": {"reference", "storage", "jets", "__main__"},  # __main__ only inside the alias main()
         "generate": {"jets", "storage"},
-        "__main__": {"data", "generate", "storage", "execution"},
+        "__main__": {"data", "generate", "storage", "execution", "editions"},
+        "editions": {"execution"},
         "execution": set(),
         "benchmark": {"execution", "results"},
     }

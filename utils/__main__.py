@@ -8,6 +8,7 @@
     python -m utils merge SAMPLE [--events N] [--seed S]
     python -m utils book-cache [--execute]    # clear the book's execution cache if utils/ or data/ changed;
                                               # --execute: then run every notebook it lacks (make book)
+    python -m utils student [--branch B] [--run]  # the student edition into _build/student (make student)
 
 ``generate`` and ``merge`` need ``pip install -e ".[generate]"`` (Pythia 8 and FastJet); see
 :mod:`utils.generate`.  ``python -m utils.data ...`` is the same command line (an alias).
@@ -56,6 +57,11 @@ def main(argv=None, prog: str = "python -m utils") -> int:
     cache.add_argument("--cache-dir", type=Path, default=None, help="default: _build/.jupyter_cache")
     cache.add_argument("--execute", action="store_true",
                        help="then execute every notebook the cache lacks (what `make book` renders)")
+    student = sub.add_parser("student", help="write the student edition of the notebooks (solutions removed)")
+    student.add_argument("--out", type=Path, default=None, help="default: _build/student")
+    student.add_argument("--branch", default="student", help="branch the edition is published on (Colab links)")
+    student.add_argument("--run", action="store_true",
+                         help="then run it: only the exercise cells may fail (set COURSE_FAST=1 for speed)")
     for cmd in ("generate", "merge"):
         p = sub.add_parser(cmd, help="generate a sample (needs .[generate])" if cmd == "generate"
                            else "join the chunks of a sharded run into the sample file")
@@ -93,6 +99,20 @@ def main(argv=None, prog: str = "python -m utils") -> int:
             print("fix the notebooks above (run them in JupyterLab: `make lab`), then `make book` again",
                   file=sys.stderr)
         return 1 if errors else 0
+
+    if args.command == "student":
+        from . import editions
+
+        written = editions.write_student_edition(out_dir=args.out, branch=args.branch)
+        print(f"wrote the student edition of {len(written)} notebooks into {written[0].parent}")
+        if args.run:
+            problems = editions.run_student_edition(written)
+            for line in problems:
+                print(f"PROBLEM {line}", file=sys.stderr)
+            print("the student edition runs with only its exercise cells failing" if not problems
+                  else f"{len(problems)} problems", file=sys.stderr if problems else sys.stdout)
+            return 1 if problems else 0
+        return 0
 
     gen = generate
     if args.sample not in gen.SAMPLES:

@@ -1,0 +1,72 @@
+"""The student edition: solutions removed, exercises raising, every exercise paired with its solution."""
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from utils import editions
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def _nb(*cells):
+    nb = nbformat.v4.new_notebook()
+    for kind, source, tags in cells:
+        make = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
+        nb.cells.append(make(source, metadata={"tags": list(tags)} if tags else {}))
+    return nb
+
+
+TOY = _nb(
+    ("markdown", "# Toy\n[Open in Colab](https://colab.research.google.com/github/org/course/blob/main/notebooks/t.ipynb)", ()),
+    ("code", "x = 2", ()),
+    ("markdown", "### Exercise 1: square it", ()),
+    ("code", "def square(v):\n    ...  # your code", ("exercise",)),
+    ("code", "def square(v):\n    return v * v\nanswer = square(x)", ("solution", "hide-cell")),
+    ("code", "print(x + 1)", ()),
+)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_exercise_has_its_solution_and_the_student_edition_can_run(path):
+    nb = nbformat.read(path, as_version=4)
+    assert len(editions.check_pairs(nb)) >= 2, "at least two exercises, each an 'exercise' + 'solution' pair"
+    assert editions.solution_names_used_later(nb) == {}
+
+
+def test_student_notebook_drops_solutions_and_raises_in_exercises():
+    student = editions.student_notebook(TOY, branch="student")
+    sources = [c["source"] for c in student["cells"]]
+    assert not any("return v * v" in s for s in sources)
+    exercise = next(c for c in student["cells"] if "exercise" in c["metadata"].get("tags", []))
+    assert exercise["source"].rstrip().endswith(editions.RAISE_MARK)
+    assert 'raise NotImplementedError("Exercise 1: square it: complete this cell' in exercise["source"]
+    assert "/blob/student/notebooks/t.ipynb" in sources[0]
+    assert len(student["cells"]) == len(TOY.cells) - 1
+    assert "return v * v" in TOY.cells[4].source  # the instructor edition is not changed
+
+
+def test_pairs_and_later_use_of_solution_names_are_checked():
+    unpaired = _nb(("code", "pass", ("exercise",)), ("code", "pass", ()))
+    with pytest.raises(ValueError, match="without a solution"):
+        editions.check_pairs(unpaired)
+    orphan = _nb(("code", "pass", ()), ("code", "pass", ("solution",)))
+    with pytest.raises(ValueError, match="without an exercise"):
+        editions.check_pairs(orphan)
+    leaky = _nb(*[(c.cell_type, c.source, c.metadata.get("tags", ())) for c in TOY.cells],
+                ("code", "print(answer)", ()))
+    assert editions.solution_names_used_later(leaky) == {"answer": [6]}
+    assert editions.solution_names_used_later(TOY) == {}  # `square` is also defined by the stub
+
+
+def test_the_student_edition_runs_with_only_the_exercise_failing(tmp_path):
+    nbformat.write(TOY, tmp_path / "00_toy.ipynb")
+    written = editions.write_student_edition([tmp_path / "00_toy.ipynb"], out_dir=tmp_path / "student")
+    assert written == [tmp_path / "student" / "notebooks" / "00_toy.ipynb"]
+    assert editions.run_student_edition(written, timeout=60) == []
+    broken = nbformat.read(written[0], as_version=4)
+    broken.cells.append(nbformat.v4.new_code_cell("1 / 0"))
+    nbformat.write(broken, written[0])
+    problems = editions.run_student_edition(written, timeout=60)
+    assert len(problems) == 1 and "ZeroDivisionError" in problems[0]
