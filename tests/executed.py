@@ -21,12 +21,23 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "_build" / "test" / ".jupyter_cache"  # the test book's execution cache (see tests/test_book.py)
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # printed by the kernel after the last cell: the state of every live widget, for the book's pages
 _STATE_CODE = (
     "import json as _json, sys as _sys\n"
     "_w = _sys.modules.get('ipywidgets')\n"
     "print('@@widgets@@' + _json.dumps(_w.Widget.get_manager_state(drop_defaults=False) if _w else None))\n"
 )
+
+
+def _ends_with_semicolon(source: str) -> bool:
+    """IPython's rule for a silenced result: the cell's last token is ';'."""
+    from IPython.core.displayhook import DisplayHook
+
+    try:
+        return DisplayHook.semicolon_at_end_of_expression(source)
+    except Exception:  # a cell that does not tokenize (magics): keep the result
+        return False
 
 
 def _is_nbval_cell(item) -> bool:
@@ -60,12 +71,18 @@ class ExecutedNotebooks:
         run["count"] += 1
         cell.execution_count = run["count"]
         outputs = []
+        quiet = _ends_with_semicolon(cell.source)
         for out in item.test_outputs or []:
             out = nbformat.from_dict(dict(out))
             if out.output_type == "execute_result":
+                if quiet:  # IPython hides it (nbval runs cells without history, so its kernel does not)
+                    continue
                 out.execution_count = run["count"]
             outputs.append(out)
-        cell.outputs = outputs
+        # `interact` draws its first figure before it displays the widget; a notebook front end shows that
+        # figure inside the widget, below the slider: put the widget first, as the reader expects
+        views = [o for o in outputs if o.output_type == "display_data" and WIDGET_VIEW in o.get("data", {})]
+        cell.outputs = views + [o for o in outputs if not any(o is v for v in views)]
         run["failed"] |= not passed
 
     # --- the end of a notebook ------------------------------------------------------------------

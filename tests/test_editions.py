@@ -41,7 +41,7 @@ def test_student_notebook_drops_solutions_and_raises_in_exercises():
     assert not any("return v * v" in s for s in sources)
     exercise = next(c for c in student["cells"] if "exercise" in c["metadata"].get("tags", []))
     assert exercise["source"].rstrip().endswith(editions.RAISE_MARK)
-    assert 'raise NotImplementedError("Exercise 1: square it: complete this cell' in exercise["source"]
+    assert 'raise NotImplementedError("Exercise 1: square it (complete this cell' in exercise["source"]
     assert "/blob/student/notebooks/t.ipynb" in sources[0]
     assert len(student["cells"]) == len(TOY.cells) - 1
     assert "return v * v" in TOY.cells[4].source  # the instructor edition is not changed

@@ -83,7 +83,7 @@ def execute(notebook: Path, timeout: int = 600) -> dict:
     from .execution import execute_notebook
 
     with TreeMemoryMonitor() as memory:
-        _, wall, error = execute_notebook(notebook, timeout=timeout, store_widget_state=False)
+        _, wall, error = execute_notebook(notebook, timeout=timeout)
     return {"ok": error is None, "wall_s": round(wall, 1), "peak_mb": round(memory.peak_bytes / 2**20),
             "error": error}
 

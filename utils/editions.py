@@ -188,7 +188,7 @@ def student_notebook(nb, branch: str = "student"):
             cell["outputs"], cell["execution_count"] = [], None
         source = "".join(cell["source"])
         if i in titles:
-            message = f"{titles[i]}: complete this cell, then delete this line".replace('"', "'")
+            message = f"{titles[i]} (complete this cell, then delete this line)".replace('"', "'")
             source = source.rstrip() + f"\n\nraise NotImplementedError(\"{message}\")  {RAISE_MARK}\n"
         if cell["cell_type"] == "markdown":
             source = _colab_branch(source, branch)

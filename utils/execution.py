@@ -62,7 +62,7 @@ def PatientClient(*args, **kwargs):
     return _PatientClient(*args, **kwargs)
 
 
-def execute_notebook(path, timeout: int = 600, store_widget_state: bool = True):
+def execute_notebook(path, timeout: int = 600):
     """Execute the notebook at ``path`` in its own folder; returns ``(notebook, seconds, error)``.
 
     ``notebook`` is the executed ``nbformat`` node (outputs and widget state filled in, up to the
@@ -74,7 +74,8 @@ def execute_notebook(path, timeout: int = 600, store_widget_state: bool = True):
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
-    client = PatientClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=store_widget_state,
+    # store_widget_state: nbclient needs it for cells that create widgets (without it they fail with a KeyError)
+    client = PatientClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
                            resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     error = None
