@@ -70,3 +70,21 @@ def test_the_student_edition_runs_with_only_the_exercise_failing(tmp_path):
     nbformat.write(broken, written[0])
     problems = editions.run_student_edition(written, timeout=60)
     assert len(problems) == 1 and "ZeroDivisionError" in problems[0]
+
+
+def test_one_setting_moves_every_colab_link_and_first_cell(tmp_path):
+    import shutil
+
+    (tmp_path / "notebooks").mkdir()
+    shutil.copy2(NOTEBOOKS[1], tmp_path / "notebooks" / NOTEBOOKS[1].name)
+    config = (ROOT / "_config.yml").read_text().replace("https://github.com/ml-particle-physics/course",
+                                                           "https://github.com/my-school/ml-course")
+    (tmp_path / "_config.yml").write_text(config)
+    assert editions.repository_setting(tmp_path) == ("https://github.com/my-school/ml-course", "main")
+    assert editions.apply_repository_setting(root=tmp_path) == [tmp_path / "notebooks" / NOTEBOOKS[1].name]
+    text = (tmp_path / "notebooks" / NOTEBOOKS[1].name).read_text()
+    assert "ml-particle-physics" not in text
+    assert f"colab.research.google.com/github/my-school/ml-course/blob/main/notebooks/{NOTEBOOKS[1].name}" in text
+    assert '\\"COURSE_REPOSITORY\\", \\"https://github.com/my-school/ml-course\\"' in text
+    assert editions.apply_repository_setting(root=tmp_path) == []  # nothing left to change
+    assert editions.apply_repository_setting() == []  # the course's own notebooks follow its setting

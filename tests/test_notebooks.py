@@ -43,7 +43,7 @@ def test_skeleton(path):
     code = "\n".join(_source(c) for c in cells if c["cell_type"] == "code")
     assert _source(cells[0]).startswith("# "), "the first cell is the title"
     colab = f"colab.research.google.com/github/{CONFIG['repository']['url'].split('github.com/')[1]}/blob/main/notebooks/{path.name}"
-    assert colab in markdown, f"the Colab link must point at {colab}"
+    assert colab in markdown, f"the Colab link must point at {colab} (python -m utils repository)"
     assert re.search(r"learning objectives", markdown, re.I)
     assert "google.colab" in code, "the Colab install guard is missing"
     for call in ("utils.set_seed(", "utils.get_device()", "utils.fast_mode()"):
@@ -155,7 +155,8 @@ def test_the_course_map_names_every_notebook_and_is_up_to_date(tmp_path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_the_colab_cell_clones_the_configured_repository_and_keeps_colabs_packages(path):
     cell = next(_source(c) for c in _cells(path) if c["cell_type"] == "code" and "google.colab" in _source(c))
-    assert f'"{CONFIG["repository"]["url"]}"' in cell, "the Colab cell must clone repository.url of _config.yml"
+    assert f'"{CONFIG["repository"]["url"]}"' in cell, \
+        "the Colab cell must clone repository.url of _config.yml: run python -m utils repository"
     installs = " ".join(line for line in cell.splitlines() if "pip install" in line)
     assert installs, "the Colab cell installs what Colab lacks"
     for package in ("torch", "numpy", "ipywidgets", "-e "):

@@ -9,6 +9,7 @@
     python -m utils book-cache [--execute]    # clear the book's execution cache if utils/ or data/ changed;
                                               # --execute: then run every notebook it lacks (make book)
     python -m utils student [--branch B] [--run]  # the student edition into _build/student (make student)
+    python -m utils repository                # after changing repository.url in _config.yml: the notebooks follow
 
 ``generate`` and ``merge`` need ``pip install -e ".[generate]"`` (Pythia 8 and FastJet); see
 :mod:`utils.generate`.  ``python -m utils.data ...`` is the same command line (an alias).
@@ -62,6 +63,7 @@ def main(argv=None, prog: str = "python -m utils") -> int:
     student.add_argument("--branch", default="student", help="branch the edition is published on (Colab links)")
     student.add_argument("--run", action="store_true",
                          help="then run it: only the exercise cells may fail (set COURSE_FAST=1 for speed)")
+    sub.add_parser("repository", help="point the notebooks' Colab links and first cells at _config.yml's repository")
     for cmd in ("generate", "merge"):
         p = sub.add_parser(cmd, help="generate a sample (needs .[generate])" if cmd == "generate"
                            else "join the chunks of a sharded run into the sample file")
@@ -100,6 +102,13 @@ def main(argv=None, prog: str = "python -m utils") -> int:
                   file=sys.stderr)
         return 1 if errors else 0
 
+    if args.command == "repository":
+        from . import editions
+
+        changed = editions.apply_repository_setting()
+        url, branch = editions.repository_setting()
+        print(f"{len(changed)} notebooks now point at {url} ({branch})")
+        return 0
     if args.command == "student":
         from . import editions
 

@@ -270,3 +270,37 @@ def notebook_slice(nb, index: int):
     for cell in nb["cells"]:
         cell["outputs"], cell["execution_count"] = [], None
     return nb
+
+
+def repository_setting(root: Path = ROOT) -> tuple[str, str]:
+    """``(url, branch)`` of the course's repository: ``repository`` in ``_config.yml``, the one setting."""
+    import yaml
+
+    config = yaml.safe_load((Path(root) / "_config.yml").read_text())["repository"]
+    return config["url"].rstrip("/"), config.get("branch", "main")
+
+
+def apply_repository_setting(notebooks=None, root: Path = ROOT) -> list[Path]:
+    """Rewrite every notebook's Colab link and first cell to the repository of ``_config.yml``.
+
+    Run after changing ``repository.url`` (``python -m utils repository``); returns the notebooks
+    that changed. Only the repository's address and branch in those two places are replaced.
+    """
+    import nbformat
+
+    url, branch = repository_setting(root)
+    owner_repo = url.split("github.com/")[-1]
+    changed = []
+    for path in map(Path, notebooks or sorted((Path(root) / "notebooks").glob("[0-9][0-9]_*.ipynb"))):
+        nb = nbformat.read(path, as_version=4)
+        before = [c.source for c in nb.cells]
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                cell.source = re.sub(r"colab\.research\.google\.com/github/[^/\s)]+/[^/\s)]+/blob/[^/\s)]+/",
+                                     f"colab.research.google.com/github/{owner_repo}/blob/{branch}/", cell.source)
+            elif "google.colab" in cell.source:
+                cell.source = re.sub(r'("COURSE_REPOSITORY", )"[^"]+"', rf'\g<1>"{url}"', cell.source)
+        if [c.source for c in nb.cells] != before:
+            nbformat.write(nb, path)
+            changed.append(path)
+    return changed
