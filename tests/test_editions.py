@@ -64,11 +64,11 @@ def test_the_student_edition_runs_with_only_the_exercise_failing(tmp_path):
     nbformat.write(TOY, tmp_path / "00_toy.ipynb")
     written = editions.write_student_edition([tmp_path / "00_toy.ipynb"], out_dir=tmp_path / "student")
     assert written == [tmp_path / "student" / "notebooks" / "00_toy.ipynb"]
-    assert editions.run_student_edition(written, timeout=60) == []
+    assert editions.run_student_edition(written, timeout=60, log=lambda line: None) == []
     broken = nbformat.read(written[0], as_version=4)
     broken.cells.append(nbformat.v4.new_code_cell("1 / 0"))
     nbformat.write(broken, written[0])
-    problems = editions.run_student_edition(written, timeout=60)
+    problems = editions.run_student_edition(written, timeout=60, log=lambda line: None)
     assert len(problems) == 1 and "ZeroDivisionError" in problems[0]
 
 

@@ -219,7 +219,7 @@ def write_student_edition(notebooks=None, out_dir: Path | None = None, branch: s
     return written
 
 
-def run_student_edition(paths, timeout: int = 600) -> list[str]:
+def run_student_edition(paths, timeout: int = 600, log=print) -> list[str]:
     """Run each student notebook top to bottom, letting cells fail; returns the problems found.
 
     A notebook passes when the cells that raised are exactly its exercise cells, each with the
@@ -232,6 +232,7 @@ def run_student_edition(paths, timeout: int = 600) -> list[str]:
     problems = []
     for path in map(Path, paths):
         nb = nbformat.read(path, as_version=4)
+        found = len(problems)
         PatientClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                       resources={"metadata": {"path": str(path.parent)}}).execute()
         for i, cell in enumerate(nb.cells):
@@ -243,6 +244,7 @@ def run_student_edition(paths, timeout: int = 600) -> list[str]:
                 problems.append(f"{path.name} cell {i}: the exercise cell did not raise NotImplementedError")
             if not is_exercise and errors:
                 problems.append(f"{path.name} cell {i}: {errors[0].ename}: {errors[0].evalue}")
+        log(f"{path.name}: {'only the exercise cells fail' if len(problems) == found else 'PROBLEMS'}")
     return problems
 
 
