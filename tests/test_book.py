@@ -31,12 +31,12 @@ def build(executed_here: list[str]) -> subprocess.CompletedProcess:
     the code are shown) are executed first with ``utils.execution.fill_book_cache``, as
     ``make book`` does.
     """
-    from utils.execution import fill_book_cache
+    from utils.execution import course_notebooks, fill_book_cache
 
     if not executed_here:
         shutil.rmtree(CACHE, ignore_errors=True)
     OUT.mkdir(parents=True, exist_ok=True)
-    errors = fill_book_cache(sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")), CACHE, log=lambda line: None)
+    errors = fill_book_cache(course_notebooks(), CACHE, log=lambda line: None)
     assert not errors, "notebooks failed:\n" + "\n".join(errors)
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     config["execute"]["cache"] = str(CACHE)
@@ -99,8 +99,8 @@ def test_internal_links_resolve(html):
     assert not broken, "broken links:\n" + "\n".join(sorted(set(broken))[:30])
 
 
-NO_BROWSER = ("no Chromium found, so the built pages were not looked at in a browser: install it "
-              "(Debian/Ubuntu: sudo apt-get install chromium; macOS: brew install --cask chromium) "
+NO_BROWSER = ("no Chromium found, so the built pages and the sliders in JupyterLab were not looked at in a "
+              "browser: install it (Debian/Ubuntu: sudo apt-get install chromium; macOS: brew install --cask chromium) "
               "and run make test again")
 
 

@@ -9,7 +9,6 @@ never redraws with the kernel's versions of ipywidgets and matplotlib.
 import os
 import re
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -18,11 +17,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import test_book
 
 from utils import editions
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.slow
 
 # one slider per part that has one: (notebook, a string that identifies the slider's cell)
@@ -46,11 +45,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """A JupyterLab server on loopback over a folder of sliced notebooks; yields (url, folder)."""
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must run the JupyterLab widget test, but no Chromium was found")
-        pytest.skip("no Chromium found: install it (Debian/Ubuntu: sudo apt-get install chromium) to test the "
-                    "sliders in JupyterLab")
+    test_book._require_browser()  # skipped with advice without Chromium; in CI a missing browser fails
     folder = tmp_path_factory.mktemp("lab")
     settings = folder / ".settings"
     notification = settings / "user" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
@@ -90,7 +85,7 @@ def browser(lab):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        browser = p.chromium.launch(executable_path=test_book.CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         yield browser
         browser.close()
 

@@ -93,8 +93,7 @@ def main(argv=None, prog: str = "python -m utils") -> int:
               else "the book's execution cache stays: nothing to clear")
         if not args.execute:
             return 0
-        notebooks = sorted((execution.ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-        errors = execution.fill_book_cache(notebooks, args.cache_dir)
+        errors = execution.fill_book_cache(execution.course_notebooks(), args.cache_dir)
         for line in errors:
             print(f"FAILED {line}", file=sys.stderr)
         if errors:

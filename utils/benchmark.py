@@ -129,10 +129,11 @@ def main(argv=None) -> int:
         print(json.dumps(execute(args.one.resolve())))
         return 0
 
+    from .execution import course_notebooks
     from .results import results_dir
 
     mode = "fast" if args.fast else "full"
-    notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    notebooks = args.notebooks or course_notebooks()
     rows = []
     for nb in notebooks:
         nb = Path(nb).resolve()

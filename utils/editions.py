@@ -22,7 +22,8 @@ import copy
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from .execution import ROOT, course_notebooks, execute_notebook
+
 EXERCISE, SOLUTION = "exercise", "solution"
 RAISE_MARK = "# (student edition)"
 
@@ -170,8 +171,13 @@ def solution_names_used_later(nb) -> dict[str, list[int]]:
     return problems
 
 
-def _colab_branch(source: str, branch: str) -> str:
-    return re.sub(r"(colab\.research\.google\.com/github/[^/\s)]+/[^/\s)]+/blob/)[^/\s)]+/", rf"\g<1>{branch}/", source)
+# a Colab link to a notebook on GitHub: .../github/<owner>/<repository>/blob/<branch>/...
+_COLAB_LINK = re.compile(r"(colab\.research\.google\.com/github/)([^/\s)]+/[^/\s)]+)/blob/([^/\s)]+)/")
+
+
+def _colab_links(source: str, branch: str, owner_repo: str | None = None) -> str:
+    """``source`` with every Colab link pointed at ``branch`` (and at ``owner_repo`` when given)."""
+    return _COLAB_LINK.sub(lambda m: f"{m[1]}{owner_repo or m[2]}/blob/{branch}/", source)
 
 
 def student_notebook(nb, branch: str = "student"):
@@ -191,7 +197,7 @@ def student_notebook(nb, branch: str = "student"):
             message = f"{titles[i]} (complete this cell, then delete this line)".replace('"', "'")
             source = source.rstrip() + f"\n\nraise NotImplementedError(\"{message}\")  {RAISE_MARK}\n"
         if cell["cell_type"] == "markdown":
-            source = _colab_branch(source, branch)
+            source = _colab_links(source, branch)
         cell["source"] = source
         cells.append(cell)
     nb["cells"] = cells
@@ -203,7 +209,7 @@ def write_student_edition(notebooks=None, out_dir: Path | None = None, branch: s
     ``out_dir/notebooks/`` (default ``_build/student``); returns the written paths."""
     import nbformat
 
-    notebooks = notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    notebooks = notebooks or course_notebooks()
     out = Path(out_dir or ROOT / "_build" / "student") / "notebooks"
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -225,16 +231,12 @@ def run_student_edition(paths, timeout: int = 600, log=print) -> list[str]:
     A notebook passes when the cells that raised are exactly its exercise cells, each with the
     edition's ``NotImplementedError``.
     """
-    from .execution import PatientClient
-
-    import nbformat
-
     problems = []
     for path in map(Path, paths):
-        nb = nbformat.read(path, as_version=4)
         found = len(problems)
-        PatientClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                      resources={"metadata": {"path": str(path.parent)}}).execute()
+        nb, _, error = execute_notebook(path, timeout=timeout, allow_errors=True)
+        if error:  # not a cell's error (those are in the outputs): a timeout or a dead kernel
+            problems.append(f"{path.name}: {error}")
         for i, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
                 continue
@@ -293,13 +295,12 @@ def apply_repository_setting(notebooks=None, root: Path = ROOT) -> list[Path]:
     url, branch = repository_setting(root)
     owner_repo = url.split("github.com/")[-1]
     changed = []
-    for path in map(Path, notebooks or sorted((Path(root) / "notebooks").glob("[0-9][0-9]_*.ipynb"))):
+    for path in map(Path, notebooks or course_notebooks(root)):
         nb = nbformat.read(path, as_version=4)
         before = [c.source for c in nb.cells]
         for cell in nb.cells:
             if cell.cell_type == "markdown":
-                cell.source = re.sub(r"colab\.research\.google\.com/github/[^/\s)]+/[^/\s)]+/blob/[^/\s)]+/",
-                                     f"colab.research.google.com/github/{owner_repo}/blob/{branch}/", cell.source)
+                cell.source = _colab_links(cell.source, branch, owner_repo)
             elif "google.colab" in cell.source:
                 cell.source = re.sub(r'("COURSE_REPOSITORY", )"[^"]+"', rf'\g<1>"{url}"', cell.source)
         if [c.source for c in nb.cells] != before:

@@ -23,7 +23,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BOOK_CACHE = ROOT / "_build" / ".jupyter_cache"  # as `execute.cache` in _config.yml
 
-__all__ = ["PatientClient", "execute_notebook", "course_inputs_digest", "refresh_book_cache", "fill_book_cache"]
+__all__ = ["PatientClient", "course_notebooks", "execute_notebook", "course_inputs_digest", "refresh_book_cache",
+           "fill_book_cache"]
+
+
+def course_notebooks(root: Path = ROOT) -> list[Path]:
+    """The course's notebooks, ``notebooks/NN_name.ipynb``, in teaching order."""
+    return sorted((Path(root) / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 def _patient(get_msg, step: float = 1.0):
@@ -62,12 +68,13 @@ def PatientClient(*args, **kwargs):
     return _PatientClient(*args, **kwargs)
 
 
-def execute_notebook(path, timeout: int = 600):
+def execute_notebook(path, timeout: int = 600, allow_errors: bool = False):
     """Execute the notebook at ``path`` in its own folder; returns ``(notebook, seconds, error)``.
 
     ``notebook`` is the executed ``nbformat`` node (outputs and widget state filled in, up to the
     failing cell if one failed), ``seconds`` the wall time, ``error`` None or a one-line message
-    naming the failing cell. ``timeout``: seconds a single cell may take.
+    naming the failing cell. ``timeout``: seconds a single cell may take. ``allow_errors``: run
+    every cell even after one failed (the errors are then only in the cells' outputs).
     """
     import nbformat
     from nbclient.exceptions import CellExecutionError
@@ -76,7 +83,7 @@ def execute_notebook(path, timeout: int = 600):
     nb = nbformat.read(path, as_version=4)
     # store_widget_state: nbclient needs it for cells that create widgets (without it they fail with a KeyError)
     client = PatientClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
-                           resources={"metadata": {"path": str(path.parent)}})
+                           allow_errors=allow_errors, resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     error = None
     try:
