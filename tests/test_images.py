@@ -1,4 +1,4 @@
-"""Tests of utils.images: symmetries of the square, the one-cycle wrapper, saliency maps."""
+"""Tests of utils.images: symmetries of the square, saliency maps, statistics of image stacks."""
 import numpy as np
 import pytest
 
@@ -62,3 +62,18 @@ def test_saliency_of_a_linear_model_is_its_weight_map():
     expected = model[1].weight.detach().numpy().reshape(1, 1, 4, 4)
     assert np.allclose(grad, np.broadcast_to(expected, x.shape), atol=1e-6)
     assert model.training  # the model's mode is restored
+
+
+def test_pixel_moments_and_per_image_work_slice_by_slice(tmp_path):
+    rng = np.random.default_rng(3)
+    pixels = (rng.exponential(1e-3, size=(1_001, 8, 8)) * (rng.random((1_001, 8, 8)) < 0.1)).astype(np.float32)
+    mapped = np.lib.format.open_memmap(tmp_path / "images.npy", mode="w+", dtype=np.float32, shape=pixels.shape)
+    mapped[:] = pixels
+    mean, std = pixels.astype(np.float64).mean(), pixels.astype(np.float64).std()
+    for stack in (pixels, mapped):
+        got = images.pixel_moments(stack, chunk_size=100)
+        np.testing.assert_allclose(got, (mean, std), rtol=1e-10)
+        np.testing.assert_array_equal(images.per_image(lambda x: (x == 0).mean(axis=(1, 2)), stack, 300),
+                                      (pixels == 0).mean(axis=(1, 2)))
+    with pytest.raises(ValueError):
+        images.pixel_moments(pixels[:0])

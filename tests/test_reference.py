@@ -105,6 +105,20 @@ def test_cluster_order_of_reference_jets_is_cached(top_file, tmp_path, monkeypat
     np.testing.assert_array_equal(again["cluster_order"], first["cluster_order"])
 
 
+def test_nsubjettiness_of_reference_jets_is_computed_once(top_file, tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    path, _ = top_file
+    first = reference.read_top_tagging(path, chunk_size=4, backend="numpy")
+    assert len(list((tmp_path / "cache").rglob("taus_numpy_*.npy"))) == 3
+    monkeypatch.setattr(jets, "nsubjettiness_taus", lambda *a, **k: pytest.fail("recomputed instead of read from the cache"))
+    again = reference.read_top_tagging(path, chunk_size=4, backend="numpy")
+    for key in ("tau1", "tau2", "tau3"):
+        np.testing.assert_array_equal(again[key], first[key])
+    path.touch()  # a changed file (new modification time) is computed afresh
+    with pytest.raises(pytest.fail.Exception, match="recomputed"):
+        reference.read_top_tagging(path, chunk_size=4, backend="numpy")
+
+
 def _peak_overhead(path, chunk_size):
     """Peak memory traced while reading, minus the bytes of the arrays returned."""
     gc.collect()
@@ -275,3 +289,23 @@ def test_iterate_over_the_course_files_matches_load():
         np.testing.assert_array_equal(np.concatenate([c[key] for c in chunks]), full[key])
     with pytest.raises(ValueError, match="chunk_size"):
         next(data.iterate("drell_yan", "val", chunk_size=0))
+
+
+def test_write_top_tagging_gives_a_file_the_reader_takes_back(tmp_path):
+    jets_in = data.load("top_tagging", "test", max_events=300)
+    path = reference.write_top_tagging(tmp_path / "test.h5", jets_in)
+    n_rows, columns = reference.hdf_info(path)
+    assert n_rows == 300 and columns[:3] == ["E_0", "E_1", "E_2"] and "is_signal_new" in columns
+    assert sum(c.startswith("PZ_") for c in columns) == 200
+    out = reference.read_top_tagging(path, chunk_size=128, backend="numpy", taus=False)
+    np.testing.assert_array_equal(out["label"], jets_in["label"])
+    np.testing.assert_array_equal(out["n_constituents"], (jets_in["constituents"][..., 0] > 0).sum(axis=1))
+    real = jets_in["constituents"][..., 0] > 0
+    np.testing.assert_allclose(out["constituents"][..., 0], jets_in["constituents"][..., 0], rtol=1e-5)
+    # the reader measures angles from the axis of the constituents it has: compare absolute angles
+    for k, axis in ((1, "jet_eta"), (2, "jet_phi")):
+        got = np.where(real, out["constituents"][..., k] + out[axis][:, None], 0)
+        want = np.where(real, jets_in["constituents"][..., k] + jets_in[axis][:, None], 0)
+        np.testing.assert_allclose(jets.delta_phi(got, want) if k == 2 else got - want, 0, atol=2e-5)
+    with pytest.raises(ValueError, match="shape"):
+        reference.write_top_tagging(tmp_path / "bad.h5", {**jets_in, "constituents": jets_in["constituents"][..., :2]})

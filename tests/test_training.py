@@ -101,3 +101,49 @@ def test_count_parameters_counts_trainable_weights_and_biases():
     assert training.count_parameters(model) == 17
     model[1].bias.requires_grad_(False)
     assert training.count_parameters(model) == 16
+
+
+def test_make_loader_gives_the_batches_and_random_state_of_a_shuffled_tensor_loader():
+    # the batches are gathered a batch at a time; the order, and the global random state after each
+    # epoch, must be those of DataLoader(TensorDataset, shuffle=True, generator) that it replaced
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x = np.random.default_rng(0).normal(size=(1000, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    reference = DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), batch_size=64, shuffle=True,
+                           generator=torch.Generator().manual_seed(3))
+    loader = training.make_loader(x, y, batch_size=64, shuffle=True, seed=3)
+    assert len(loader) == len(reference) == 16
+    for _ in range(2):
+        torch.manual_seed(1)
+        expected, after_expected = list(reference), torch.rand(1)
+        torch.manual_seed(1)
+        got, after = list(loader), torch.rand(1)
+        assert len(got) == len(expected)
+        for (gx, gy), (ex, ey) in zip(got, expected):
+            assert torch.equal(gx, ex) and torch.equal(gy, ey) and gx.dtype == torch.float32 and gy.dtype == torch.int64
+        assert torch.equal(after, after_expected)
+
+
+def test_stack_chunks_spills_large_arrays_to_disk_and_reads_them_back(tmp_path):
+    rng = np.random.default_rng(1)
+    chunks = [{"image": rng.normal(size=(n, 4, 4)).astype(np.float32), "label": np.arange(n) % 2}
+              for n in (300, 300, 123)]
+    in_memory = training.stack_chunks(iter(chunks), memory_limit_gb=None)
+    spilled = training.stack_chunks(iter(chunks), memory_limit_gb=10_000 / 1e9, folder=tmp_path)  # 10 kB
+    assert type(in_memory["image"]) is np.ndarray and isinstance(spilled["image"], np.memmap)
+    assert type(spilled["label"]) is np.ndarray  # one value per row: always in memory
+    for key in ("image", "label"):
+        np.testing.assert_array_equal(spilled[key], np.concatenate([c[key] for c in chunks]))
+        np.testing.assert_array_equal(in_memory[key], spilled[key])
+    assert spilled["image"].shape == (723, 4, 4) and spilled["image"].dtype == np.float32
+    assert len(list(tmp_path.iterdir())) == 1
+    # a memory-mapped array trains and predicts like the same array in memory, batch by batch
+    a = list(training.make_loader(spilled["image"], spilled["label"], batch_size=100, shuffle=True, seed=2))
+    b = list(training.make_loader(in_memory["image"], in_memory["label"], batch_size=100, shuffle=True, seed=2))
+    assert all(torch.equal(p[0], q[0]) and torch.equal(p[1], q[1]) for p, q in zip(a, b)) and len(a) == 8
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 1), torch.nn.Flatten(0))
+    np.testing.assert_array_equal(training.predict(model, spilled["image"], batch_size=50),
+                                  training.predict(model, in_memory["image"], batch_size=50))
+    with pytest.raises(ValueError, match="no chunks"):
+        training.stack_chunks(iter([]))

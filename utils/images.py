@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["dihedral", "augment_dihedral", "saliency"]
+__all__ = ["dihedral", "augment_dihedral", "saliency", "per_image", "pixel_moments"]
 
 N_DIHEDRAL = 8  # the symmetries of a square: 4 rotations by quarter turns, each with or without a flip
 
@@ -108,3 +108,30 @@ def saliency(model, images, batch_size: int = 1024, device=None) -> np.ndarray:
     finally:
         model.train(was_training)
     return np.concatenate(out)
+
+
+def per_image(function, images, chunk_size: int = 20_000) -> np.ndarray:
+    """``function`` applied to consecutive slices of ``chunk_size`` images, the results concatenated.
+
+    For per-image statistics of a memory-mapped stack of images (:func:`utils.training.stack_chunks`):
+    ``per_image(lambda x: (x == 0).mean(axis=(1, 2)), images)`` needs the memory of one slice.
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be positive; got {chunk_size}")
+    return np.concatenate([np.asarray(function(images[i:i + chunk_size])) for i in range(0, len(images), chunk_size)])
+
+
+def pixel_moments(images, chunk_size: int = 20_000) -> tuple[float, float]:
+    """Mean and standard deviation of all pixels of ``images`` (any shape, first axis: images).
+
+    Accumulated in float64 slice by slice, so a memory-mapped stack is never read whole and
+    the result does not suffer the rounding of a float32 sum over 10^9 pixels.
+    """
+    n, total, total_sq = 0, 0.0, 0.0
+    for i in range(0, len(images), chunk_size):
+        x = np.asarray(images[i:i + chunk_size], dtype=np.float64)
+        n, total, total_sq = n + x.size, total + x.sum(), total_sq + np.square(x).sum()
+    if n == 0:
+        raise ValueError("pixel_moments needs at least one image")
+    mean = total / n
+    return float(mean), float(np.sqrt(max(total_sq / n - mean**2, 0.0)))

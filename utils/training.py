@@ -7,33 +7,99 @@ from __future__ import annotations
 
 import copy
 import time
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["make_loader", "fit", "one_cycle", "predict", "count_parameters"]
+__all__ = ["make_loader", "stack_chunks", "fit", "one_cycle", "predict", "count_parameters"]
+
+
+class _Batches:
+    """Rows of numpy arrays (in memory or memory-mapped) gathered a whole batch at a time."""
+
+    def __init__(self, arrays):
+        self.arrays = arrays
+
+    def __len__(self):
+        return len(self.arrays[0])
+
+    def __getitem__(self, rows):
+        import torch
+
+        out = []
+        for a in self.arrays:
+            t = a[rows] if isinstance(a, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(a[rows]))
+            out.append(t.float() if t.is_floating_point() else t.long())
+        return tuple(out)
 
 
 def make_loader(*arrays, batch_size: int = 256, shuffle: bool = False, seed: int = 0):
-    """A ``torch.utils.data.DataLoader`` over numpy arrays or tensors of equal length.
+    """A ``torch.utils.data.DataLoader`` over numpy arrays or tensors of equal length (first axis).
 
-    Float arrays become float32 tensors, integer arrays int64.  With ``shuffle=True`` the
-    order comes from a generator seeded with ``seed``, so runs are reproducible.  No worker
-    processes: on 2 CPU cores they cost more than they save for in-memory arrays.
+    Each batch is gathered at once (``array[rows]``) and converted: floats to float32 tensors,
+    integers to int64.  Nothing is copied beforehand, so a memory-mapped array (``np.load(...,
+    mmap_mode="r")``, or what :func:`stack_chunks` writes to disk) is read one batch at a time:
+    a network can train on more rows than fit in memory.  With ``shuffle=True`` the order comes
+    from a generator seeded with ``seed`` (``torch.randperm``), so runs are reproducible.  No
+    worker processes: on 2 CPU cores they cost more than they save.
     """
     import torch
-    from torch.utils.data import DataLoader, TensorDataset
+    from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 
     if not arrays:
         raise ValueError("make_loader needs at least one array")
     lengths = {len(a) for a in arrays}
     if len(lengths) != 1:
         raise ValueError(f"all arrays need the same length (first axis); got lengths {sorted(lengths)}")
-    tensors = []
-    for a in arrays:
-        t = a if isinstance(a, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(a))
-        tensors.append(t.float() if t.is_floating_point() else t.long())
+    rows = range(lengths.pop())
     generator = torch.Generator().manual_seed(seed) if shuffle else None
-    return DataLoader(TensorDataset(*tensors), batch_size=batch_size, shuffle=shuffle, generator=generator)
+    sampler = RandomSampler(rows, generator=generator) if shuffle else SequentialSampler(rows)
+    # batch_size=None: the sampler hands out whole batches of row indices, the dataset gathers them.
+    # The loader shares the sampler's generator, as DataLoader(shuffle=True, generator=...) does.
+    return DataLoader(_Batches(arrays), sampler=BatchSampler(sampler, batch_size, drop_last=False), batch_size=None,
+                      generator=generator)
+
+
+def stack_chunks(chunks, memory_limit_gb: float | None = 2.0, folder=None) -> dict:
+    """Concatenate an iterable of chunks (dicts of arrays, rows on the first axis) into one dict.
+
+    Arrays of one value per row stay in memory.  An array with more axes (images, constituents)
+    also stays in memory while its total size is at most ``memory_limit_gb``; past that it is
+    written to a file in ``folder`` (default: ``utils.storage.cache_dir() / "stacked"``) chunk
+    by chunk and returned memory-mapped (``np.memmap``, read-only), so that stacking the 1.2M
+    images of the public top-tagging files needs the memory of one chunk.  ``None``: never.
+    The files are temporary: a later call may overwrite them.
+    """
+    import tempfile
+
+    from .storage import cache_dir
+
+    limit = None if memory_limit_gb is None else memory_limit_gb * 1e9
+    kept, files, counts, specs = {}, {}, {}, {}
+    for chunk in chunks:
+        for key, value in chunk.items():
+            value = np.asarray(value)
+            specs.setdefault(key, (value.dtype, value.shape[1:]))
+            counts[key] = counts.get(key, 0) + len(value)
+            if key in files:
+                files[key].write(np.ascontiguousarray(value, dtype=specs[key][0]).tobytes())
+                continue
+            kept.setdefault(key, []).append(value)
+            size = sum(v.nbytes for v in kept[key])
+            if value.ndim > 1 and limit is not None and size > limit:
+                target = Path(folder) if folder is not None else cache_dir() / "stacked"
+                target.mkdir(parents=True, exist_ok=True)
+                files[key] = tempfile.NamedTemporaryFile(dir=target, prefix=f"{key}-", suffix=".bin", delete=False)
+                for v in kept.pop(key):
+                    files[key].write(np.ascontiguousarray(v, dtype=specs[key][0]).tobytes())
+    if not counts:
+        raise ValueError("stack_chunks got no chunks")
+    out = {key: np.concatenate(parts) for key, parts in kept.items()}
+    for key, handle in files.items():
+        handle.close()
+        dtype, shape = specs[key]
+        out[key] = np.memmap(handle.name, dtype=dtype, mode="r", shape=(counts[key], *shape))
+    return {key: out[key] for key in specs}
 
 
 def _run_epoch(model, loader, loss_fn, device, optimizer=None, scheduler=None, lrs=None):
