@@ -3,7 +3,7 @@
 #   make test       unit tests, nbval over every notebook (fast mode), book build + browser check
 #   make lab        JupyterLab on the notebooks
 #   make student    the student edition (solutions removed) into _build/student, run to check it
-#   make benchmark  run every notebook in full mode; results/benchmark.json and book/benchmark.md
+#   make benchmark  run every notebook in full mode; book/benchmark.json, book/benchmark.md, README column
 #   make data       regenerate the shipped samples with Pythia 8 + FastJet (about an hour on 2 cores)
 SHELL := /bin/bash
 PYTHON ?= python3

@@ -10,12 +10,12 @@ from utils import benchmark, execution
 
 def test_benchmark_page_flags_failures_and_budgets():
     rows = [
-        {"notebook": "01_a", "ok": True, "wall_s": 50.0, "peak_mb": 900, "error": None, "metrics": {"auc": 0.91234}},
+        {"notebook": "01_a", "date": "2026-11-23", "ok": True, "wall_s": 50.0, "peak_mb": 900, "error": None, "metrics": {"auc": 0.91234}},
         {"notebook": "02_b", "ok": True, "wall_s": 400.0, "peak_mb": 900, "error": None, "metrics": {"auc": 0.9}},
         {"notebook": "03_c", "ok": False, "wall_s": 3.0, "peak_mb": 100, "error": "AssertionError", "metrics": None},
     ]
     page = benchmark._markdown(rows, "full", "x86_64, 2 CPU cores")
-    assert "| `01_a` | ok | 50.0 | 900 | auc = 0.9123 |" in page
+    assert "| `01_a` | ok | 2026-11-23 | 50.0 | 900 | auc = 0.9123 |" in page
     assert "over budget" in page and "FAILED: AssertionError" in page
 
 
@@ -121,3 +121,29 @@ def test_fill_book_cache_executes_once_and_keeps_widget_state(tmp_path):
     nbformat.write(nb, broken)
     errors = execution.fill_book_cache([broken], cache, timeout=60, log=lines.append)
     assert len(errors) == 1 and "ZeroDivisionError" in errors[0]
+
+
+def test_a_partial_run_replaces_only_its_rows_and_the_readme_follows():
+    old = {"mode": "full", "notebooks": [
+        {"notebook": "00_a", "date": "2026-01-01", "ok": True, "wall_s": 10.0, "peak_mb": 500, "metrics": {}},
+        {"notebook": "01_b", "date": "2026-01-01", "ok": True, "wall_s": 20.0, "peak_mb": 3000, "metrics": {}}]}
+    new = [{"notebook": "01_b", "date": "2026-02-02", "ok": True, "wall_s": 31.6, "peak_mb": 700, "metrics": {}}]
+    rows = benchmark.merged_rows(old, new, "full")
+    assert [(r["notebook"], r["date"]) for r in rows] == [("00_a", "2026-01-01"), ("01_b", "2026-02-02")]
+    assert benchmark.merged_rows({**old, "mode": "fast"}, new, "full") == new  # another mode is not mixed in
+    readme = ("| `00_a.ipynb` | I | x | 2 min | 9 s |\n| `01_b.ipynb` | I | y | 5 min | 20 s |\n"
+              "(peak memory at most 2.9 GB)\n")
+    assert benchmark.readme_with_measured(readme, rows) == (
+        "| `00_a.ipynb` | I | x | 2 min | 10 s |\n| `01_b.ipynb` | I | y | 5 min | 32 s |\n(peak memory at most 0.7 GB)\n")
+    assert "| `01_b` | ok | 2026-02-02 | 31.6 | 700 |" in benchmark._markdown(rows, "full", "x86_64")
+
+
+def test_readme_and_benchmark_page_agree_with_the_benchmark_record():
+    # the measured column of the README and the book's page are written from book/benchmark.json, never by hand
+    import json
+
+    record = json.loads(benchmark.RECORD.read_text())
+    readme = benchmark.README.read_text()
+    assert benchmark.readme_with_measured(readme, record["notebooks"]) == readme, "run python -m utils.benchmark"
+    assert benchmark._markdown(record["notebooks"], record["mode"], record["machine"]) == benchmark.PAGE.read_text()
+    assert {r["notebook"] for r in record["notebooks"]} == {p.stem for p in execution.course_notebooks()}

@@ -1,8 +1,11 @@
 """Run every notebook in full mode, one at a time, and tabulate runtime, memory and results.
 
 ``make benchmark`` (or ``python -m utils.benchmark [NOTEBOOK ...]``) writes
-``results/benchmark.json`` and the book page ``book/benchmark.md``.  Each notebook runs in
-its own process; its peak memory is that of its whole process tree (the kernel, which is a
+``results/benchmark.json`` (this run) and, in full mode, the course's record of every
+notebook: ``book/benchmark.json`` (committed), the book page ``book/benchmark.md`` and the
+measured column of the README's notebook table, all three from the same rows.  Naming
+notebooks re-measures only those and keeps the other rows, each with the date it was
+measured.  Each notebook runs in its own process; its peak memory is that of its whole process tree (the kernel, which is a
 child process, and whatever the kernel starts, such as DataLoader workers), summed over the
 processes alive at the same time and sampled with psutil (:class:`TreeMemoryMonitor`).
 """
@@ -12,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import threading
@@ -19,6 +23,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+RECORD = ROOT / "book" / "benchmark.json"
+PAGE = ROOT / "book" / "benchmark.md"
+README = ROOT / "README.md"
 BUDGET_S = {"full": 300, "fast": 60}
 BUDGET_MB = 4096
 
@@ -106,8 +113,8 @@ def _markdown(rows: list[dict], mode: str, machine: str) -> str:
         f"{BUDGET_S[mode]} s and {BUDGET_MB} MB per notebook on 2 CPU cores. The results are the numbers "
         "each notebook records with `utils.record_result` after its closing checks pass.",
         "",
-        "| notebook | status | wall time [s] | peak memory [MB] | recorded results |",
-        "|---|---|---:|---:|---|",
+        "| notebook | status | measured | wall time [s] | peak memory [MB] | recorded results |",
+        "|---|---|---|---:|---:|---|",
     ]
     for r in rows:
         metrics = r.get("metrics") or {}
@@ -115,8 +122,30 @@ def _markdown(rows: list[dict], mode: str, machine: str) -> str:
         status = "ok" if r["ok"] else f"FAILED: {r['error']}"
         if r["ok"] and (r["wall_s"] > BUDGET_S[mode] or r["peak_mb"] > BUDGET_MB):
             status = "over budget"
-        lines.append(f"| `{r['notebook']}` | {status} | {r['wall_s']} | {r['peak_mb']} | {shown} |")
+        lines.append(f"| `{r['notebook']}` | {status} | {r.get('date', '')} | {r['wall_s']} | {r['peak_mb']} | {shown} |")
     return "\n".join(lines) + "\n"
+
+
+def readme_with_measured(text: str, rows: list[dict]) -> str:
+    """The README with the last column of its notebook table ("measured on 2 cores") set from ``rows``."""
+    seconds = {r["notebook"]: r["wall_s"] for r in rows if r["ok"]}
+    out = []
+    for line in text.splitlines(keepends=True):
+        cells = line.rstrip("\n").split(" | ")
+        name = cells[0].removeprefix("| `").removesuffix(".ipynb`") if line.startswith("| `") else None
+        if name in seconds:
+            cells[-1] = f"{seconds[name]:.0f} s |"
+            line = " | ".join(cells) + "\n"
+        out.append(line)
+    peak_gb = max((r["peak_mb"] for r in rows if r["ok"]), default=0) / 1024
+    return re.sub(r"peak memory at most [0-9.]+ GB", f"peak memory at most {peak_gb:.1f} GB", "".join(out))
+
+
+def merged_rows(previous: dict | None, rows: list[dict], mode: str) -> list[dict]:
+    """The rows of ``previous`` (a record of the same mode) with those of ``rows`` replacing them, by name."""
+    by_name = {r["notebook"]: r for r in (previous or {}).get("notebooks", [])} if (previous or {}).get("mode") == mode else {}
+    by_name.update({r["notebook"]: r for r in rows})
+    return [by_name[name] for name in sorted(by_name)]
 
 
 def main(argv=None) -> int:
@@ -134,13 +163,13 @@ def main(argv=None) -> int:
 
     mode = "fast" if args.fast else "full"
     notebooks = args.notebooks or course_notebooks()
-    rows = []
+    rows, today = [], time.strftime("%Y-%m-%d")
     for nb in notebooks:
         nb = Path(nb).resolve()
         result_file = results_dir() / f"{nb.stem}.json"
         result_file.unlink(missing_ok=True)  # never report a stale number
         print(f"{nb.name}: running in {mode} mode ...", flush=True)
-        row = {"notebook": nb.stem, **_run_in_subprocess(nb, args.fast)}
+        row = {"notebook": nb.stem, "date": today, **_run_in_subprocess(nb, args.fast)}
         row["metrics"] = json.loads(result_file.read_text())["metrics"] if result_file.exists() else None
         if row["ok"] and row["metrics"] is None:
             row["ok"], row["error"] = False, "ran, but recorded no results (utils.record_result)"
@@ -150,9 +179,14 @@ def main(argv=None) -> int:
     out = results_dir() / "benchmark.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"mode": mode, "machine": machine, "notebooks": rows}, indent=2) + "\n")
-    if not args.notebooks:
-        (ROOT / "book" / "benchmark.md").write_text(_markdown(rows, mode, machine))
-    print(f"wrote {out}" + ("" if args.notebooks else " and book/benchmark.md"))
+    print(f"wrote {out}")
+    if mode == "full":  # the course's record: every notebook's latest full-mode measurement
+        previous = json.loads(RECORD.read_text()) if RECORD.exists() else None
+        record = merged_rows(previous, rows, mode)
+        RECORD.write_text(json.dumps({"mode": mode, "machine": machine, "notebooks": record}, indent=2) + "\n")
+        PAGE.write_text(_markdown(record, mode, machine))
+        README.write_text(readme_with_measured(README.read_text(), record))
+        print(f"wrote {RECORD.relative_to(ROOT)}, {PAGE.relative_to(ROOT)} and the measured column of README.md")
     return 0 if all(r["ok"] for r in rows) else 1
 
 
