@@ -125,3 +125,25 @@ def test_command_line_and_its_alias(module):
     proc = subprocess.run([sys.executable, "-m", module, "list"], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert "top_jets.npz" in proc.stdout and "COURSE_TOP_TAGGING_DIR" in proc.stdout
+
+
+def test_dijet_chunk_taus_are_utils_jets_on_each_jets_constituents(monkeypatch):
+    # the dijet files store tau1..3 of both jets (no constituents): they must be utils.jets' values
+    # on the jet's own constituents, in the coordinates of utils.jets (item 16 of issue 14)
+    seen = []
+    original = generate._relative_constituents
+
+    def keep(jet, max_constituents):
+        seen.append(original(jet, max_constituents))
+        return seen[-1]
+
+    monkeypatch.setattr(generate, "_relative_constituents", keep)
+    monkeypatch.setitem(generate.SAMPLES["dijet_qcd"], "events_per_chunk", 6)
+    chunk = generate.generate_chunk("dijet_qcd", seed=5, chunk=0, events=6)
+    n = len(chunk["mjj"])
+    assert n >= 2 and len(seen) == 2 * n
+    for j in (1, 2):
+        constituents = generate._padded(seen[j - 1::2])  # the generator appends jet 1, then jet 2, per event
+        expected = jets.nsubjettiness_taus(constituents, 1.0, backend="numpy")
+        taus = np.stack([chunk[f"jet{j}_tau{i}"] for i in (1, 2, 3)], axis=1)
+        np.testing.assert_allclose(taus, expected, rtol=1e-6, atol=1e-9)
