@@ -137,7 +137,7 @@ def test_stack_chunks_spills_large_arrays_to_disk_and_reads_them_back(tmp_path):
         np.testing.assert_array_equal(spilled[key], np.concatenate([c[key] for c in chunks]))
         np.testing.assert_array_equal(in_memory[key], spilled[key])
     assert spilled["image"].shape == (723, 4, 4) and spilled["image"].dtype == np.float32
-    assert len(list(tmp_path.iterdir())) == 1
+    assert not list(tmp_path.iterdir()), "the spilled file must not outlive its array"
     # a memory-mapped array trains and predicts like the same array in memory, batch by batch
     a = list(training.make_loader(spilled["image"], spilled["label"], batch_size=100, shuffle=True, seed=2))
     b = list(training.make_loader(in_memory["image"], in_memory["label"], batch_size=100, shuffle=True, seed=2))
@@ -147,3 +147,7 @@ def test_stack_chunks_spills_large_arrays_to_disk_and_reads_them_back(tmp_path):
                                   training.predict(model, in_memory["image"], batch_size=50))
     with pytest.raises(ValueError, match="no chunks"):
         training.stack_chunks(iter([]))
+    with pytest.raises(ValueError, match="shape"):  # and the file begun for it is removed
+        training.stack_chunks(iter(chunks + [{"image": np.zeros((5, 3, 3)), "label": np.arange(5)}]),
+                              memory_limit_gb=10_000 / 1e9, folder=tmp_path)
+    assert not list(tmp_path.iterdir())

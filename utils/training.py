@@ -6,7 +6,9 @@ idea is clear, it calls :func:`fit` so that the interesting code stays on screen
 from __future__ import annotations
 
 import copy
+import os
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +70,8 @@ def stack_chunks(chunks, memory_limit_gb: float | None = 2.0, folder=None) -> di
     written to a file in ``folder`` (default: ``utils.storage.cache_dir() / "stacked"``) chunk
     by chunk and returned memory-mapped (``np.memmap``, read-only), so that stacking the 1.2M
     images of the public top-tagging files needs the memory of one chunk.  ``None``: never.
-    The files are temporary: a later call may overwrite them.
+    The files are temporary: their disk space is freed when the arrays are (on Windows, when
+    the process ends at the latest).
     """
     import tempfile
 
@@ -76,22 +79,30 @@ def stack_chunks(chunks, memory_limit_gb: float | None = 2.0, folder=None) -> di
 
     limit = None if memory_limit_gb is None else memory_limit_gb * 1e9
     kept, files, counts, specs = {}, {}, {}, {}
-    for chunk in chunks:
-        for key, value in chunk.items():
-            value = np.asarray(value)
-            specs.setdefault(key, (value.dtype, value.shape[1:]))
-            counts[key] = counts.get(key, 0) + len(value)
-            if key in files:
-                files[key].write(np.ascontiguousarray(value, dtype=specs[key][0]).tobytes())
-                continue
-            kept.setdefault(key, []).append(value)
-            size = sum(v.nbytes for v in kept[key])
-            if value.ndim > 1 and limit is not None and size > limit:
-                target = Path(folder) if folder is not None else cache_dir() / "stacked"
-                target.mkdir(parents=True, exist_ok=True)
-                files[key] = tempfile.NamedTemporaryFile(dir=target, prefix=f"{key}-", suffix=".bin", delete=False)
-                for v in kept.pop(key):
-                    files[key].write(np.ascontiguousarray(v, dtype=specs[key][0]).tobytes())
+    try:
+        for chunk in chunks:
+            for key, value in chunk.items():
+                value = np.asarray(value)
+                specs.setdefault(key, (value.dtype, value.shape[1:]))
+                if value.shape[1:] != specs[key][1]:
+                    raise ValueError(f"stack_chunks: {key!r} has shape {value.shape[1:]} per row in one chunk "
+                                     f"and {specs[key][1]} in an earlier one")
+                counts[key] = counts.get(key, 0) + len(value)
+                if key in files:
+                    files[key].write(np.ascontiguousarray(value, dtype=specs[key][0]).tobytes())
+                    continue
+                kept.setdefault(key, []).append(value)
+                if value.ndim > 1 and limit is not None and sum(v.nbytes for v in kept[key]) > limit:
+                    target = Path(folder) if folder is not None else cache_dir() / "stacked"
+                    target.mkdir(parents=True, exist_ok=True)
+                    files[key] = tempfile.NamedTemporaryFile(dir=target, prefix=f"{key}-", suffix=".bin", delete=False)
+                    for v in kept.pop(key):
+                        files[key].write(np.ascontiguousarray(v, dtype=specs[key][0]).tobytes())
+    except BaseException:  # an error while reading: leave no file behind
+        for handle in files.values():
+            handle.close()
+            _remove_quietly(handle.name)
+        raise
     if not counts:
         raise ValueError("stack_chunks got no chunks")
     out = {key: np.concatenate(parts) for key, parts in kept.items()}
@@ -99,7 +110,18 @@ def stack_chunks(chunks, memory_limit_gb: float | None = 2.0, folder=None) -> di
         handle.close()
         dtype, shape = specs[key]
         out[key] = np.memmap(handle.name, dtype=dtype, mode="r", shape=(counts[key], *shape))
+        try:  # the mapping keeps the data; the name goes now, the disk space with the array (POSIX)
+            os.unlink(handle.name)
+        except OSError:  # Windows cannot remove a mapped file: remove it when the array is collected
+            weakref.finalize(out[key], _remove_quietly, handle.name)
     return {key: out[key] for key in specs}
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _run_epoch(model, loader, loss_fn, device, optimizer=None, scheduler=None, lrs=None):
