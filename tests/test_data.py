@@ -43,13 +43,10 @@ def test_manifest_lists_every_file_with_checksum_and_settings():
         assert "nsubjettiness" in entry and (entry["nsubjettiness"] is None) == (entry["jets"] is None), name
         assert entry["store"] == _as_json(generate.SAMPLES[name[:-4]]["store"]), name
     assert sum(e["size"] for e in manifest.values()) <= 128 * MB
-    # the top-tagging files were made with the generator's N-subjettiness (axes and constituents in
-    # one coordinate); the dijet files still with the older one, and the manifest says so
-    for name in ("top_jets.npz", "qcd_jets.npz"):
-        assert manifest[name]["nsubjettiness"] == generate.NSUBJETTINESS
-    for name in ("dijet_qcd.npz", "dijet_wprime.npz"):
-        assert manifest[name]["nsubjettiness"] in (generate.NSUBJETTINESS, generate.NSUBJETTINESS_BEFORE_ISSUE_14)
-    assert manifest["dijet_qcd.npz"]["nsubjettiness"] == manifest["dijet_wprime.npz"]["nsubjettiness"]
+    # every file with jets was made with the generator's N-subjettiness (axes and constituents in one
+    # coordinate), and the manifest says so
+    for name in ("top_jets.npz", "qcd_jets.npz", "dijet_qcd.npz", "dijet_wprime.npz"):
+        assert manifest[name]["nsubjettiness"] == generate.NSUBJETTINESS, name
 
 
 def test_every_shipped_file_matches_its_checksum():

@@ -50,9 +50,6 @@ NSUBJETTINESS = ("utils.jets.nsubjettiness_taus: exclusive-kT axes (FastJet, E-s
                  "constituents taken as massless, axes and constituents both at their rapidity (for massless "
                  "constituents = pseudorapidity) and azimuth; from up to the leading `max_constituents` constituents "
                  "at full precision")
-NSUBJETTINESS_BEFORE_ISSUE_14 = (
-    "older generator: exclusive-kT axes (FastJet, E-scheme) of all the jet's constituents with their true masses, "
-    "each axis placed at its rapidity, each constituent at its pseudorapidity (a mixed convention)")
 CHUNK_FORMAT = 2  # bumped whenever a chunk's content changes for the same (sample, seed, chunk)
 
 # --- settings ------------------------------------------------------------------------------
