@@ -293,7 +293,7 @@ def test_iterate_over_the_course_files_matches_load():
 
 def test_write_top_tagging_gives_a_file_the_reader_takes_back(tmp_path):
     jets_in = data.load("top_tagging", "test", max_events=300)
-    path = reference.write_top_tagging(tmp_path / "test.h5", jets_in)
+    path = reference.write_top_tagging(tmp_path / "new folder" / "test.h5", jets_in)  # the folder is made
     n_rows, columns = reference.hdf_info(path)
     assert n_rows == 300 and columns[:3] == ["E_0", "E_1", "E_2"] and "is_signal_new" in columns
     assert sum(c.startswith("PZ_") for c in columns) == 200

@@ -213,6 +213,7 @@ def write_top_tagging(path, jets: dict, n_columns: int = 200) -> Path:
     columns.update({"truthE": zeros, "truthPX": zeros, "truthPY": zeros, "truthPZ": zeros, "ttv": zeros,
                     "is_signal_new": np.asarray(jets["label"], dtype=np.int64)})
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(columns).to_hdf(path, key="table", mode="w", format="fixed")
     return path
 
