@@ -197,3 +197,10 @@ def test_cluster_order_is_a_permutation_with_real_constituents_first():
         np.testing.assert_array_equal(order[j, n_real[j]:], np.arange(n_real[j], 60))
     assert np.any(order[:, :5] != np.arange(5))  # not simply the pt order
     assert jets.cluster_order(c, n_out=64).shape == (len(c), 64)
+
+
+def test_resolve_backend_names_what_auto_means():
+    assert jets.resolve_backend("auto") == ("fastjet" if jets.have_fastjet() else "numpy")
+    assert jets.resolve_backend("numpy") == "numpy" and jets.resolve_backend("fastjet") == "fastjet"
+    with pytest.raises(ValueError, match="backend"):
+        jets.resolve_backend("root")

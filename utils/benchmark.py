@@ -143,8 +143,8 @@ def readme_with_measured(text: str, rows: list[dict]) -> str:
 
 def merged_rows(previous: dict | None, rows: list[dict], mode: str) -> list[dict]:
     """The rows of ``previous`` (a record of the same mode) with those of ``rows`` replacing them, by name."""
-    by_name = {r["notebook"]: r for r in (previous or {}).get("notebooks", [])} if (previous or {}).get("mode") == mode else {}
-    by_name.update({r["notebook"]: r for r in rows})
+    kept = previous["notebooks"] if previous and previous.get("mode") == mode else []
+    by_name = {r["notebook"]: r for r in [*kept, *rows]}  # a new row replaces the old one of its notebook
     return [by_name[name] for name in sorted(by_name)]
 
 

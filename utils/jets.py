@@ -52,6 +52,7 @@ __all__ = [
     "nsubjettiness_taus",
     "cluster_order",
     "have_fastjet",
+    "resolve_backend",
 ]
 
 
@@ -276,6 +277,15 @@ def nsubjettiness(constituents, axes, r0: float):
 
 
 # --- FastJet, where it is installed ---------------------------------------------------------
+def resolve_backend(backend: str) -> str:
+    """``"fastjet"`` or ``"numpy"``: what ``backend="auto"`` (FastJet where installed) means here."""
+    if backend == "auto":
+        return "fastjet" if have_fastjet() else "numpy"
+    if backend not in ("fastjet", "numpy"):
+        raise ValueError(f"backend must be 'auto', 'fastjet' or 'numpy'; got {backend!r}")
+    return backend
+
+
 def have_fastjet() -> bool:
     """True if the ``fastjet`` package (with its awkward-array interface) can be imported."""
     try:
@@ -368,10 +378,7 @@ def nsubjettiness_taus(constituents, r0: float, n_max: int = 3, backend: str = "
     -------
     ``(n_jets, n_max)`` float64 array; column ``N - 1`` is tau_N.
     """
-    if backend == "auto":
-        backend = "fastjet" if have_fastjet() else "numpy"
-    if backend not in ("fastjet", "numpy"):
-        raise ValueError(f"backend must be 'auto', 'fastjet' or 'numpy'; got {backend!r}")
+    backend = resolve_backend(backend)
     c = _check_constituents(constituents)
     taus = np.zeros((len(c), n_max))
     ns = list(range(1, n_max + 1))

@@ -145,6 +145,7 @@ def iter_top_tagging(path, chunk_size: int = 2_000, max_jets: int | None = None,
     """
     path = Path(path)
     required = ["E_0", "PX_0", "PY_0", "PZ_0", "is_signal_new"]
+    method = jet_tools.resolve_backend(backend) if taus else None  # part of the tau cache's key
     if taus and backend != "fastjet" and not jet_tools.have_fastjet():
         n_rows = hdf_info(path)[0] if max_jets is None else max_jets
         if n_rows > 10_000:
@@ -172,9 +173,8 @@ def iter_top_tagging(path, chunk_size: int = 2_000, max_jets: int | None = None,
                  "jet_phi": jet_phi.astype(np.float32), "jet_mass": jet_mass.astype(np.float32),
                  "n_constituents": real.sum(axis=1).astype(np.int32)}
         if taus:  # computed once per chunk of the file, then read from the cache (FastJet: about 0.3 ms a jet)
-            method = backend if backend != "auto" else ("fastjet" if jet_tools.have_fastjet() else "numpy")
             values = _cached(path, f"taus_{method}", start, len(label),
-                             lambda: jet_tools.nsubjettiness_taus(relative, TOP_TAGGING_R, 3, backend=backend), np.float64)
+                             lambda: jet_tools.nsubjettiness_taus(relative, TOP_TAGGING_R, 3, backend=method), np.float64)
             for i in (1, 2, 3):
                 chunk[f"tau{i}"] = values[:, i - 1].astype(np.float32)
         kept = np.zeros((len(label), TOP_TAGGING_CONSTITUENTS, 3), dtype=np.float32)
