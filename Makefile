@@ -1,10 +1,12 @@
 # The course in a few commands. `make book` and `make test` set up everything they need.
-#   make book       build the executed book into _build/html (full mode)
-#   make test       unit tests, nbval over every notebook (fast mode), book build + browser check
+#   make book       build the executed book into _build/html (full mode, two notebooks at a time)
+#   make test       lint, unit tests, nbval over every notebook (fast mode, both cores), book + browser check
 #   make lab        JupyterLab on the notebooks
 #   make student    the student edition (solutions removed) into _build/student, run to check it
 #   make benchmark  run every notebook in full mode; book/benchmark.json, book/benchmark.md, README column
 #   make data       regenerate the shipped samples with Pythia 8 + FastJet (about an hour on 2 cores)
+#   make unit       the unit tests only (under a minute)
+#   make lock       regenerate the lock .ci/constraints.txt in a fresh environment, and the conda files from it
 SHELL := /bin/bash
 PYTHON ?= python3
 # Where the torch wheel comes from. The default is PyTorch's index of CPU-only wheels (a plain
@@ -13,9 +15,10 @@ PYTHON ?= python3
 # For a GPU machine: make setup TORCH_INDEX=https://download.pytorch.org/whl/cu128
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_VERSION := 2.13.0
-# The exact versions the course is tested with (CI installs these; bump them in one commit,
-# with environment.yml, after `make test` passes on the new set).
+# The exact versions the course is tested with (CI installs these): written by `make lock`, which also
+# writes environment.yml and .binder/environment.yml from it; commit them after `make test` passes.
 CONSTRAINTS := .ci/constraints.txt
+EXTRAS := dev,generate,reference
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -24,12 +27,18 @@ WORKERS ?= 2
 SEED ?= 1
 SAMPLES := top_jets qcd_jets drell_yan dijet_wprime dijet_qcd
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=300
+# The notebooks run on both cores: pytest-xdist, a notebook's cells kept on one worker (loadscope,
+# tests/conftest.py: after the notebook whose results it reads),
+# one torch/BLAS thread per worker (the course's thread policy, COURSE_THREADS=1).
+XDIST := -n $(WORKERS) --dist loadscope
+# the tests that need every notebook's run (the test book) or a whole fresh environment (Colab) run after
+LATE := tests/test_book.py tests/test_colab.py
 
-.PHONY: setup book test unit nbval lab student benchmark data chromium clean help
+.PHONY: setup book test lint unit nbval lab student benchmark data lock sync chromium clean help
 .DEFAULT_GOAL := help
 
 help:
-	@sed -n '2,7p' Makefile | sed 's/^# *//'
+	@sed -n '2,9p' Makefile | sed 's/^# *//'
 
 # The virtual environment: CPU PyTorch first (an unpinned torch pulls a CUDA build of several GB),
 # then the course's package with its extras, at the locked versions.
@@ -39,7 +48,7 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(BIN)/python -m pip install -q --timeout 15 --retries 1 torch==$(TORCH_VERSION) --index-url $(TORCH_INDEX) \
 	  || { echo "$(TORCH_INDEX) not reachable: torch from the default index"; \
 	       $(BIN)/python -m pip install -q torch==$(TORCH_VERSION); }
-	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e ".[dev,generate]"
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
 # MathJax, require.js and the widget manager, served by the book itself (offline rendering).
@@ -48,10 +57,10 @@ $(VENDOR): book/vendor.sh
 
 setup: $(STAMP) $(VENDOR)
 
-# The notebooks run first (utils/execution.py: only those whose source, or the course's code or data,
-# changed since the last build); jupyter-book then renders the stored runs.
+# The notebooks run first (utils/tooling/execution.py: only those whose source, or the course's code or
+# data, changed since the last build), two at a time with one thread each; jupyter-book then renders them.
 book: setup
-	$(BIN)/python -m utils book-cache --execute
+	$(BIN)/python -m utils book-cache --execute --workers $(WORKERS)
 	$(BIN)/jupyter-book build . --keep-going -W
 	@echo "open _build/html/index.html"
 
@@ -63,16 +72,43 @@ chromium:
 	       && { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } ; } \
 	  || echo "no Chromium: the browser test will be skipped (Debian/Ubuntu: sudo apt-get install chromium; macOS: brew install --cask chromium)"
 
-# One pytest run: unit tests, data checks, the book build with its browser check (tests/), and
-# every notebook through nbval, all in fast mode.
+# Lint; then unit tests, data checks and every notebook through nbval in fast mode, on both cores;
+# then, once every notebook's run is stored (tests/executed.py), the test book with its browser check
+# and the Colab path in a pytest run of their own.
 test: setup chromium
-	COURSE_FAST=1 $(BIN)/python -m pytest $(NBVAL) tests notebooks
+	rm -rf _build/test/executed
+	$(BIN)/ruff check utils tests notebooks
+	COURSE_FAST=1 COURSE_THREADS=1 $(BIN)/python -m pytest $(NBVAL) $(XDIST) tests notebooks $(addprefix --ignore=,$(LATE))
+	COURSE_FAST=1 $(BIN)/python -m pytest $(LATE)
+
+lint: setup
+	$(BIN)/ruff check utils tests notebooks
 
 unit: setup
-	$(BIN)/python -m pytest tests -m "not slow"
+	$(BIN)/python -m pytest tests -m "not slow" $(addprefix --ignore=,$(LATE))
 
 nbval: setup
-	COURSE_FAST=1 $(BIN)/python -m pytest $(NBVAL) notebooks
+	COURSE_FAST=1 COURSE_THREADS=1 $(BIN)/python -m pytest $(NBVAL) $(XDIST) notebooks
+
+# What lists the notebooks (_toc.yml, the README and intro tables, the course map, the navigation
+# footers, the conda environments) is written from book/course.yml and the lock.
+sync: setup
+	$(BIN)/python -m utils sync
+
+# The lock: a fresh environment with CPU torch and every extra, frozen; then the conda files follow.
+lock:
+	rm -rf _build/lock && $(PYTHON) -m venv _build/lock
+	_build/lock/bin/python -m pip install -q -U pip
+	_build/lock/bin/python -m pip install -q --timeout 15 --retries 1 torch==$(TORCH_VERSION) --index-url $(TORCH_INDEX) \
+	  || _build/lock/bin/python -m pip install -q torch==$(TORCH_VERSION)
+	_build/lock/bin/python -m pip install -q -e ".[$(EXTRAS)]"
+	# (torch without its local label: 2.13.0 matches the CPU build here and the default build elsewhere)
+	{ echo "# The exact versions the course is tested with (Python 3.11, Linux), written by \`make lock\`:"; \
+	  echo "# a fresh environment with CPU torch and every extra, frozen. make and CI install with"; \
+	  echo "# pip install -c .ci/constraints.txt; python -m utils sync writes environment.yml from it."; \
+	  _build/lock/bin/python -m pip freeze --exclude-editable | grep -v "^-e " | sed -E 's/^(torch==[^+]+)[+].*/\1/'; \
+	} > $(CONSTRAINTS)
+	$(BIN)/python -m utils sync || _build/lock/bin/python -m utils sync
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/
@@ -84,7 +120,7 @@ student: setup
 	COURSE_FAST=1 $(BIN)/python -m utils student --branch $(STUDENT_BRANCH) --run
 
 benchmark: setup
-	$(BIN)/python -m utils.benchmark
+	$(BIN)/python -m utils benchmark
 
 data: setup
 	for s in $(SAMPLES); do $(BIN)/python -m utils generate $$s --seed $(SEED) --workers $(WORKERS) || exit 1; done

@@ -1,17 +1,22 @@
 """Keep nbval's executions: each notebook is run once per test session, and the book is built from that run.
 
 nbval runs every notebook cell by cell in a kernel and keeps each cell's outputs on its test item
-(``item.test_outputs``). This pytest plugin (registered in ``tests/conftest.py``) collects them, asks
-the kernel for the state of its widgets once the last cell has run, and stores the executed notebook
-in the test book's execution cache (jupyter-cache, the one myst-nb reads). The book test then finds
-every notebook already executed and renders these outputs instead of running the notebooks again.
+(``item.test_outputs``). This pytest plugin (``-p executed`` in pyproject.toml) collects them, asks
+the kernel for the state of its widgets once the last cell has run, and writes the executed notebook
+to ``_build/test/executed/NAME.ipynb`` (one file per notebook, written atomically, so that pytest-xdist's
+workers never share a file). ``make test`` builds the test book afterwards, in a pytest run of its own:
+:func:`import_runs` puts these files into the book's execution cache (jupyter-cache, the one myst-nb
+reads), and the book renders these outputs instead of running the notebooks again.
 
-A notebook with a failing cell is not cached: the book build then executes it itself (and fails).
+A run stores the digest of the course's code and data it ran with; a run made with other code or
+data is not imported. A notebook with a failing cell is not stored: the book test executes it
+itself (and fails).
 """
 from __future__ import annotations
 
 import copy
 import json
+import os
 import time
 from pathlib import Path
 
@@ -20,6 +25,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "_build" / "test" / ".jupyter_cache"  # the test book's execution cache (see tests/test_book.py)
+RUNS = ROOT / "_build" / "test" / "executed"          # nbval's executed notebooks, one file each
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # printed by the kernel after the last cell: the state of every live widget, for the book's pages
@@ -47,10 +53,10 @@ def _is_nbval_cell(item) -> bool:
 class ExecutedNotebooks:
     """Pytest plugin: the executed copy of each notebook that nbval runs, cached for the book."""
 
-    def __init__(self, cache_path: Path):
-        self.cache_path = Path(cache_path)
+    def __init__(self, runs_dir: Path):
+        self.runs_dir = Path(runs_dir)
         self.runs: dict[str, dict] = {}  # notebook path -> {"nb", "failed", "start"}
-        self.cached: list[str] = []      # notebooks stored in the cache during this session
+        self.stored: list[str] = []      # notebooks written to runs_dir during this session
 
     # --- collecting outputs ---------------------------------------------------------------------
     def _run(self, item) -> dict:
@@ -121,14 +127,16 @@ class ExecutedNotebooks:
         state = self.widget_state(item)
         if state is not None:
             nb.metadata["widgets"] = {WIDGET_STATE: state}
-        from jupyter_cache import get_cache
-        from jupyter_cache.base import CacheBundleIn
+        from utils.tooling.execution import course_inputs_digest
 
-        seconds = time.perf_counter() - run["start"]
-        get_cache(str(self.cache_path)).cache_notebook_bundle(
-            CacheBundleIn(nb, path, data={"execution_seconds": seconds, "executed_by": "nbval"}),
-            check_validity=False, overwrite=True)
-        self.cached.append(path)
+        nb.metadata["course_run"] = {"execution_seconds": time.perf_counter() - run["start"],
+                                     "inputs_sha256": course_inputs_digest(ROOT), "source": path}
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        target = self.runs_dir / Path(path).name
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        nbformat.write(nb, tmp)
+        os.replace(tmp, target)
+        self.stored.append(path)
 
     # --- pytest hooks ---------------------------------------------------------------------------
     def pytest_runtest_makereport(self, item, call):
@@ -142,7 +150,34 @@ class ExecutedNotebooks:
             self.finish(item)
 
 
+def import_runs(runs_dir: Path = RUNS, cache_dir: Path = CACHE, root: Path = ROOT) -> list[str]:
+    """Put the stored runs made with the present code and data into a fresh execution cache ``cache_dir``;
+    returns the notebook paths imported. Runs whose notebook source changed since are not matched by the
+    cache (it keys on the code cells), so the book test executes those notebooks again."""
+    import shutil
+
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    from utils.tooling.execution import course_inputs_digest
+
+    shutil.rmtree(cache_dir, ignore_errors=True)
+    cache, digest, imported = get_cache(str(cache_dir)), course_inputs_digest(root), []
+    for path in sorted(Path(runs_dir).glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        info = nb.metadata.pop("course_run", {})
+        if info.get("inputs_sha256") != digest:
+            continue
+        cache.cache_notebook_bundle(
+            CacheBundleIn(nb, info["source"], data={"execution_seconds": info["execution_seconds"],
+                                                    "executed_by": "nbval"}),
+            check_validity=False, overwrite=True)
+        imported.append(info["source"])
+    return imported
+
+
 def pytest_configure(config):
-    """Registered for every pytest run by ``-p executed`` (pyproject.toml), also when only notebooks run."""
-    config._course_executed = ExecutedNotebooks(CACHE)
+    """Registered for every pytest run by ``-p executed`` (pyproject.toml), also when only notebooks run,
+    and in each pytest-xdist worker."""
+    config._course_executed = ExecutedNotebooks(RUNS)
     config.pluginmanager.register(config._course_executed, "course-executed-notebooks")

@@ -116,6 +116,35 @@ def test_max_sic_agrees_with_metrics_and_has_a_sensible_error(gaussian_scores):
         max_significance_improvement(labels, rounded, min_background=20))
 
 
+def test_the_two_max_sic_entry_points_agree_with_their_defaults():
+    # notebook 08 calls anomaly.max_sic_with_error, the taggers utils.metrics.max_significance_improvement:
+    # one function, one rule (a cut must keep MIN_BACKGROUND = 20 background events), one number
+    from utils import metrics
+
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.zeros(10_000), np.ones(1_000)]
+    scores = np.r_[rng.normal(0, 1, 10_000), rng.normal(3, 1, 1_000)]  # the best cut keeps few background events
+    result = anomaly.max_sic_with_error(labels, scores)
+    assert result["value"] == max_significance_improvement(labels, scores)
+    assert result == metrics.max_significance_improvement(labels, scores, n_resamples=100, seed=0)
+    assert result["n_background_pass"] >= metrics.MIN_BACKGROUND
+    curve = anomaly.sic_curve(labels, scores, [result["eps_s"]], n_resamples=2)
+    assert curve["sic"][0] == pytest.approx(result["value"])
+
+
+@pytest.mark.parametrize("labels,scores", [([0, 1], [0.1]), ([1, 1], [0.1, 0.2]), ([0, 2], [0.1, 0.2]),
+                                           ([0, 1], [0.1, np.nan])])
+def test_sic_functions_check_their_input_as_the_metrics_do(labels, scores):
+    from utils import metrics
+
+    with pytest.raises(ValueError) as expected:
+        metrics.auc(labels, scores)
+    for function in (anomaly.sic_curve, anomaly.max_sic_with_error):
+        with pytest.raises(ValueError) as got:
+            function(labels, scores)
+        assert str(got.value) == str(expected.value)
+
+
 def test_sic_curve_matches_the_analytic_gaussian_case(gaussian_scores):
     from scipy.stats import norm
 

@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 import yaml
-from executed import CACHE  # the test book's execution cache (never mixed with `make book`'s full-mode one)
+from executed import CACHE, import_runs  # the test book's cache (never mixed with `make book`'s full-mode one)
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "_build" / "test"
@@ -22,19 +22,17 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.slow
 
 
-def build(executed_here: list[str]) -> subprocess.CompletedProcess:
+def build() -> subprocess.CompletedProcess:
     """Build the whole book in fast mode into ``_build/test``; the build itself executes nothing.
 
-    ``executed_here``: the notebooks nbval ran in this session, which ``tests/executed.py`` stored
-    in the test book's execution cache. The others (all of them when nbval ran nothing, as when
-    this test runs alone, after the cache was cleared so that no outputs of an older version of
-    the code are shown) are executed first with ``utils.execution.fill_book_cache``, as
-    ``make book`` does.
+    The notebooks that nbval ran (``make test`` runs them first, in a pytest run of its own, and
+    ``tests/executed.py`` stores each run) are put into the test book's execution cache; those it
+    lacks (all of them when this test runs alone) are executed first with
+    ``utils.tooling.execution.fill_book_cache``, as ``make book`` does.
     """
-    from utils.execution import course_notebooks, fill_book_cache
+    from utils.tooling.execution import course_notebooks, fill_book_cache
 
-    if not executed_here:
-        shutil.rmtree(CACHE, ignore_errors=True)
+    import_runs()
     OUT.mkdir(parents=True, exist_ok=True)
     errors = fill_book_cache(course_notebooks(), CACHE, log=lambda line: None)
     assert not errors, "notebooks failed:\n" + "\n".join(errors)
@@ -52,10 +50,9 @@ def build(executed_here: list[str]) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def html(request):
     """The built book (fast mode), from this session's nbval executions where there are any."""
-    executed = getattr(request.config, "_course_executed", None)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("COURSE_FAST", "1")  # the kernels that fill_book_cache may start, and the build
-        result = build(executed.cached if executed is not None else [])
+        result = build()
     log = (OUT / "build.log").read_text()
     assert result.returncode == 0, f"the book build failed:\n{log[-6000:]}"
     assert "Executed notebook in" not in log, "the book build executed a notebook itself: the cache missed it"

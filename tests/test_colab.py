@@ -2,7 +2,7 @@
 the course supports, fetches the course through its first cell and runs top to bottom.
 
 A copy of this working tree stands in for the GitHub repository (``COURSE_REPOSITORY``), the
-environment is a new virtual environment with numpy, scipy, scikit-learn, pandas, matplotlib,
+environment is a new virtual environment with numpy, scipy, scikit-learn, matplotlib,
 ipywidgets, threadpoolctl and tqdm at the lower bounds of ``pyproject.toml`` and torch as pinned
 (as on Colab, which brings its own), and ``google.colab`` is made importable, so that the
 notebook's first cell does what it does on Colab: clone, install what is missing, import.
@@ -13,24 +13,24 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
-NOTEBOOKS = ["01_logistic_regression.ipynb"]  # torch, scikit-learn, pandas, a slider; its first cell installs zuko
+NOTEBOOKS = ["01_logistic_regression.ipynb"]  # torch, scikit-learn, a slider; its first cell installs zuko
 WORK = ROOT / "_build" / "test" / "colab"  # the copy of the repository and the fresh environment
-OLDEST = ["numpy", "scipy", "pandas", "matplotlib", "scikit-learn", "ipywidgets", "threadpoolctl", "tqdm"]
+OLDEST = ["numpy", "scipy", "matplotlib", "scikit-learn", "ipywidgets", "threadpoolctl", "tqdm"]
 
 RUNNER = r'''
 import importlib.util, json, sys, time
 import nbformat
 
 path, out, execution_py = sys.argv[1], sys.argv[2], sys.argv[3]
-# the course's notebook client that cannot stall (utils/execution.py), loaded without the utils package,
+# the course's notebook client that cannot stall (utils/tooling/execution.py), loaded without the utils package,
 # which the kernel must get from the fetched course, not from here
 spec = importlib.util.spec_from_file_location("course_execution", execution_py)
 execution = importlib.util.module_from_spec(spec)
@@ -38,8 +38,8 @@ spec.loader.exec_module(execution)
 nb = nbformat.read(path, as_version=4)
 fake_colab = nbformat.v4.new_code_cell("import sys, types\nsys.modules['google.colab'] = types.ModuleType('google.colab')")
 report = nbformat.v4.new_code_cell(
-    "import json, numpy, scipy, pandas, matplotlib, sklearn, ipywidgets, torch, utils\n"
-    "print('@@' + json.dumps({'numpy': numpy.__version__, 'scipy': scipy.__version__, 'pandas': pandas.__version__,"
+    "import json, numpy, scipy, matplotlib, sklearn, ipywidgets, torch, utils\n"
+    "print('@@' + json.dumps({'numpy': numpy.__version__, 'scipy': scipy.__version__,"
     " 'matplotlib': matplotlib.__version__, 'scikit-learn': sklearn.__version__, 'ipywidgets': ipywidgets.__version__,"
     " 'torch': torch.__version__, 'utils': utils.__file__}))")
 nb.cells = [fake_colab] + nb.cells + [report]
@@ -70,7 +70,11 @@ def _torch_version() -> str:
 
 
 def _copy_of_the_repository(target: Path) -> Path:
-    """The working tree's files (tracked and new, not ignored) as a git repository of one commit."""
+    """The working tree's files (tracked and new, not ignored) as a git repository of one commit, on the
+    branch of ``_config.yml`` (the ref the notebooks' first cell clones)."""
+    import yaml
+
+    branch = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["branch"]
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
                            capture_output=True, text=True).stdout.split("\0")
     for name in filter(None, files):
@@ -78,7 +82,7 @@ def _copy_of_the_repository(target: Path) -> Path:
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, target / name)
     git = ["git", "-c", "user.name=test", "-c", "user.email=test@localhost"]
-    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "the course, standing in for GitHub"]):
+    for args in (["init", "-q", "-b", branch], ["add", "-A"], ["commit", "-q", "-m", "the course, standing in for GitHub"]):
         subprocess.run(git + args, cwd=target, check=True, capture_output=True)
     return target
 
@@ -128,12 +132,12 @@ def test_a_notebook_opened_alone_on_colab_runs_with_the_oldest_supported_version
     for name in NOTEBOOKS:
         shutil.copy2(ROOT / "notebooks" / name, alone / name)
         result_file = alone / f"{name}.json"
-        subprocess.run([str(python), "runner.py", name, str(result_file), str(ROOT / "utils" / "execution.py")],
+        subprocess.run([str(python), "runner.py", name, str(result_file), str(ROOT / "utils" / "tooling" / "execution.py")],
                        cwd=alone, env=env, check=True)
         result = json.loads(result_file.read_text())
         assert result["error"] is None, f"{name} failed on the Colab path:\n{result['error']}"
         versions = result["versions"]
-        for package in OLDEST[:6]:  # the first cell kept these as they were
+        for package in OLDEST[:5]:  # the first cell kept these as they were
             assert Version(versions[package]) == Version(bounds[package]), (package, versions)
         assert versions["torch"].startswith(_torch_version()), versions
         assert versions["utils"].startswith(env["COURSE_HOME"]), "utils must come from the fetched course"

@@ -1,3 +1,5 @@
+import json
+import os
 import random
 
 import numpy as np
@@ -58,31 +60,94 @@ def test_import_has_no_side_effects():
 
 def test_unknown_attribute_says_what_exists():
     with pytest.raises(AttributeError, match="modules are"):
-        utils.no_such_module
+        _ = utils.no_such_module
 
 
-def test_configure_threads_follows_the_policy(monkeypatch):
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY", "COURSE_THREADS")
+
+
+def _thread_settings():
+    from threadpoolctl import threadpool_info
+
+    return ({var: os.environ.get(var) for var in _THREAD_VARIABLES}, torch.get_num_threads(),
+            [(i["filepath"], i["num_threads"]) for i in threadpool_info()])
+
+
+_AT_IMPORT = _thread_settings()  # as conftest.py left them for the whole test session
+
+
+@pytest.fixture
+def restored_threads(monkeypatch):
+    """configure_threads changes os.environ, torch and the BLAS pools: all three are put back after the test,
+    so that no thread setting of a test reaches the next tests or the notebook kernels they start."""
+    from threadpoolctl import threadpool_limits
+
+    for var in _THREAD_VARIABLES:  # setenv records the value to restore (or that there was none)
+        present = var in os.environ
+        monkeypatch.setenv(var, os.environ.get(var, ""))
+        if not present:
+            monkeypatch.delenv(var)
+    torch_threads = torch.get_num_threads()
+    blas = threadpool_limits(limits=None)  # changes nothing; remembers the present limits
+    yield
+    blas.restore_original_limits()
+    torch.set_num_threads(torch_threads)
+
+
+def test_configure_threads_follows_the_policy(monkeypatch, restored_threads):
     from utils import config
 
-    before = torch.get_num_threads()
-    try:
-        monkeypatch.delenv("COURSE_THREADS", raising=False)
-        monkeypatch.setattr(config, "available_cores", lambda: 2)
-        assert utils.configure_threads() == 1 and torch.get_num_threads() == 1
-        monkeypatch.setattr(config, "available_cores", lambda: 16)
-        assert utils.configure_threads() == 4 and torch.get_num_threads() == 4
-        monkeypatch.setenv("COURSE_THREADS", "3")
-        assert utils.configure_threads() == 3 and torch.get_num_threads() == 3
-        assert utils.configure_threads(2) == 2 and torch.get_num_threads() == 2
-        monkeypatch.setenv("COURSE_THREADS", "many")
-        with pytest.raises(ValueError, match="COURSE_THREADS"):
-            utils.configure_threads()
-        with pytest.raises(ValueError, match="positive integer"):
-            utils.configure_threads(0)
-    finally:
-        torch.set_num_threads(before)
+    monkeypatch.delenv("COURSE_THREADS", raising=False)
+    monkeypatch.setattr(config, "available_cores", lambda: 2)
+    assert utils.configure_threads() == 1 and torch.get_num_threads() == 1
+    monkeypatch.setattr(config, "available_cores", lambda: 16)
+    assert utils.configure_threads() == 4 and torch.get_num_threads() == 4
+    monkeypatch.setenv("COURSE_THREADS", "3")
+    assert utils.configure_threads() == 3 and torch.get_num_threads() == 3
+    assert utils.configure_threads(2) == 2 and torch.get_num_threads() == 2
+    assert all(os.environ[var] == "2" for var in _THREAD_VARIABLES[:3])
+    monkeypatch.setenv("COURSE_THREADS", "many")
+    with pytest.raises(ValueError, match="COURSE_THREADS"):
+        utils.configure_threads()
+    with pytest.raises(ValueError, match="positive integer"):
+        utils.configure_threads(0)
 
 
+def test_the_thread_settings_of_a_test_do_not_leak():
+    # runs after the test above (pytest keeps the file's order): its "2" must be gone from the
+    # environment (the notebook kernels started by later tests inherit it), torch and the BLAS pools
+    assert all(os.environ.get(var) != "2" for var in _THREAD_VARIABLES[:3]), \
+        {var: os.environ.get(var) for var in _THREAD_VARIABLES}
+    env, torch_threads, pools = _thread_settings()
+    loaded_at_import = {path for path, _ in _AT_IMPORT[2]}  # libraries loaded since (scikit-learn's) may differ
+    assert (env, torch_threads, [p for p in pools if p[0] in loaded_at_import]) == _AT_IMPORT
+
+
+@pytest.mark.slow
+def test_configure_threads_limits_the_blas_numpy_has_already_loaded():
+    import subprocess
+    import sys
+
+    from utils import config
+
+    if config.available_cores() < 2:
+        pytest.skip("one core: numpy's BLAS starts with one thread, there is nothing to limit")
+    # a fresh process in which numpy's BLAS starts with one thread per core, as in a student's kernel
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "GOTO_NUM_THREADS"}}
+    code = ("import json, numpy, threadpoolctl\n"
+            "blas = lambda: [i['num_threads'] for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas']\n"
+            "before = blas()\n"
+            "import utils\n"
+            "assert utils.configure_threads(1) == 1\n"
+            "print(json.dumps([before, blas()]))\n")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    before, after = json.loads(result.stdout.strip().splitlines()[-1])
+    assert before and max(before) > 1, f"numpy's BLAS started with {before} threads: nothing to test"
+    assert after == [1] * len(before), f"numpy's BLAS kept {after} threads after configure_threads(1)"
+
+
+@pytest.mark.slow
 def test_configure_threads_before_torch_sets_a_passive_wait_policy():
     import subprocess
     import sys

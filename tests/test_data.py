@@ -6,7 +6,8 @@ import time
 import numpy as np
 import pytest
 
-from utils import data, generate, jets
+from utils import data, jets, storage
+from utils.tooling import generate
 
 MB = 1e6
 
@@ -49,6 +50,7 @@ def test_manifest_lists_every_file_with_checksum_and_settings():
         assert manifest[name]["nsubjettiness"] == generate.NSUBJETTINESS, name
 
 
+@pytest.mark.slow
 def test_every_shipped_file_matches_its_checksum():
     assert data.verify(verbose=False), "run `python -m utils.data verify` to see which file is off"
 
@@ -167,9 +169,10 @@ def test_drell_yan_peaks_at_the_z_mass():
 
 
 @pytest.mark.parametrize("name", list(data.DATASETS))
+@pytest.mark.slow
 def test_loading_takes_under_five_seconds(name):
     _present(*data.DATASETS[name]["files"])
-    data._VERIFIED.clear()  # include the checksum, as on first use
+    storage._VERIFIED.clear()  # include the checksum, as on first use
     start = time.perf_counter()
     data.load(name, data.DATASETS[name]["splits"][0])
     assert time.perf_counter() - start < 5
@@ -202,9 +205,9 @@ def data_copy(tmp_path, monkeypatch):
     shutil.copy(data.data_dir() / "drell_yan.npz", tmp_path)
     shutil.copy(data.data_dir() / "manifest.json", tmp_path)
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
-    data._VERIFIED.clear()
+    storage._VERIFIED.clear()
     yield tmp_path
-    data._VERIFIED.clear()
+    storage._VERIFIED.clear()
 
 
 def test_corrupted_file_is_refused_with_the_fix(data_copy):

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
-
-torch = pytest.importorskip("torch")
+import torch
 
 from utils import decorrelation as dc  # noqa: E402
 

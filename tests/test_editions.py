@@ -4,7 +4,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from utils import editions
+from utils.tooling import editions
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -60,6 +60,7 @@ def test_pairs_and_later_use_of_solution_names_are_checked():
     assert editions.solution_names_used_later(TOY) == {}  # `square` is also defined by the stub
 
 
+@pytest.mark.slow
 def test_the_student_edition_runs_with_only_the_exercise_failing(tmp_path):
     nbformat.write(TOY, tmp_path / "00_toy.ipynb")
     written = editions.write_student_edition([tmp_path / "00_toy.ipynb"], out_dir=tmp_path / "student")
@@ -79,12 +80,21 @@ def test_one_setting_moves_every_colab_link_and_first_cell(tmp_path):
     shutil.copy2(NOTEBOOKS[1], tmp_path / "notebooks" / NOTEBOOKS[1].name)
     config = (ROOT / "_config.yml").read_text().replace("https://github.com/ml-particle-physics/course",
                                                            "https://github.com/my-school/ml-course")
+    config = config.replace("branch: main", "branch: v2027.1")  # a release tag: links and clone pinned to it
     (tmp_path / "_config.yml").write_text(config)
-    assert editions.repository_setting(tmp_path) == ("https://github.com/my-school/ml-course", "main")
+    assert editions.repository_setting(tmp_path) == ("https://github.com/my-school/ml-course", "v2027.1")
     assert editions.apply_repository_setting(root=tmp_path) == [tmp_path / "notebooks" / NOTEBOOKS[1].name]
     text = (tmp_path / "notebooks" / NOTEBOOKS[1].name).read_text()
     assert "ml-particle-physics" not in text
-    assert f"colab.research.google.com/github/my-school/ml-course/blob/main/notebooks/{NOTEBOOKS[1].name}" in text
+    assert f"colab.research.google.com/github/my-school/ml-course/blob/v2027.1/notebooks/{NOTEBOOKS[1].name}" in text
     assert '\\"COURSE_REPOSITORY\\", \\"https://github.com/my-school/ml-course\\"' in text
+    assert '\\"COURSE_REF\\", \\"v2027.1\\"' in text  # the first cell clones the same ref
     assert editions.apply_repository_setting(root=tmp_path) == []  # nothing left to change
     assert editions.apply_repository_setting() == []  # the course's own notebooks follow its setting
+
+
+def test_the_student_edition_clones_its_own_branch():
+    nb = nbformat.read(NOTEBOOKS[1], as_version=4)
+    student = editions.student_notebook(nb, branch="student-2027")
+    cell = next(c["source"] for c in student["cells"] if c["cell_type"] == "code" and "google.colab" in c["source"])
+    assert '("COURSE_REF", "student-2027")' in cell

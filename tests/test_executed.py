@@ -1,9 +1,8 @@
 """tests/executed.py: nbval's runs kept as executed notebooks for the test book."""
 from types import SimpleNamespace
 
-import nbformat
-
 import executed
+import nbformat
 
 
 def _item(nb, index, outputs):

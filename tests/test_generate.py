@@ -1,18 +1,16 @@
 """The generator: bit-for-bit reproducible, and sharded runs merge into the single-run file."""
+from pathlib import Path
+
+import fastjet  # noqa: F401  (make setup installs the [generate] extra)
+import numpy as np
 import pytest
+import pythia8mc  # noqa: F401
 
-pytest.importorskip("pythia8mc", reason="generation needs the [generate] extra")
-pytest.importorskip("fastjet", reason="generation needs the [generate] extra")
+from utils import data, jets, storage
+from utils.tooling import generate
+from utils.tooling.cli import main
 
-import ast  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from utils import data, generate, jets, storage  # noqa: E402
-from utils.__main__ import main  # noqa: E402
+pytestmark = pytest.mark.slow  # runs Pythia 8 and FastJet
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,42 +87,6 @@ def test_storage_rules_live_in_the_sample_specs():
     arrays = {"jet1_phi": np.zeros(3), "jet1_tau1": np.full(3, 0.25), "mjj": np.ones(3), "n_generated": np.array(9)}
     packed = generate.pack_for_shipping("dijet_qcd", arrays)
     assert "jet1_phi" not in packed and packed["jet1_tau1"].dtype == np.float16 and packed["mjj"].dtype == np.float32
-
-
-def _imports(module: Path, top_level_only: bool) -> set[str]:
-    tree = ast.parse(module.read_text())
-    nodes = tree.body if top_level_only else ast.walk(tree)
-    found = set()
-    for node in nodes:
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            found |= {node.module} if node.module else {a.name for a in node.names}
-    return found
-
-
-def test_the_data_modules_import_one_way():
-    utils_dir = ROOT / "utils"
-    allowed = {  # each module's imports from utils, anywhere in the module
-        "storage": set(),
-        "reference": {"jets", "storage"},
-        "data": {"reference", "storage", "jets", "__main__"},  # __main__ only inside the alias main()
-        "generate": {"jets", "storage"},
-        "__main__": {"data", "generate", "storage", "execution", "editions"},
-        "editions": {"execution"},
-        "execution": set(),
-        "benchmark": {"execution", "results"},
-    }
-    for name, ok in allowed.items():
-        assert _imports(utils_dir / f"{name}.py", top_level_only=False) <= ok, name
-    # at import time nothing imports __main__ and data never imports generate
-    assert "__main__" not in _imports(utils_dir / "data.py", top_level_only=True)
-    assert "generate" not in _imports(utils_dir / "data.py", top_level_only=False)
-
-
-@pytest.mark.parametrize("module", ["utils", "utils.data"])
-def test_command_line_and_its_alias(module):
-    proc = subprocess.run([sys.executable, "-m", module, "list"], capture_output=True, text=True, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr
-    assert "top_jets.npz" in proc.stdout and "COURSE_TOP_TAGGING_DIR" in proc.stdout
 
 
 def test_dijet_chunk_taus_are_utils_jets_on_each_jets_constituents(monkeypatch):

@@ -1,10 +1,9 @@
 """Tests of utils.images: symmetries of the square, saliency maps, statistics of image stacks."""
 import numpy as np
 import pytest
+import torch
 
 from utils import images
-
-torch = pytest.importorskip("torch")
 
 
 def _generic(shape=(2, 5, 5), seed=0):
@@ -62,6 +61,29 @@ def test_saliency_of_a_linear_model_is_its_weight_map():
     expected = model[1].weight.detach().numpy().reshape(1, 1, 4, 4)
     assert np.allclose(grad, np.broadcast_to(expected, x.shape), atol=1e-6)
     assert model.training  # the model's mode is restored
+
+
+def test_saliency_leaves_the_models_parameter_gradients_alone():
+    # saliency asks for d output / d pixel only: it must not leave d output / d weight in the
+    # parameters' .grad, where the next optimizer step (or a gradient check) would find it
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3, padding=1), torch.nn.Tanh(), torch.nn.Flatten(),
+                                torch.nn.Linear(3 * 6 * 6, 1))
+    x = _generic((7, 1, 6, 6), seed=1)
+    grad = images.saliency(model, x, batch_size=3)
+    assert all(p.grad is None for p in model.parameters())
+    # the values are those of a backward pass, image by image
+    for i in range(len(x)):
+        xi = torch.as_tensor(x[i:i + 1]).requires_grad_(True)
+        model(xi).sum().backward()
+        np.testing.assert_allclose(grad[i:i + 1], xi.grad.numpy(), rtol=1e-5, atol=1e-7)
+    # gradients already there (a training step in progress) are left as they were, also under no_grad
+    before = [p.grad.clone() for p in model.parameters()]
+    with torch.no_grad():
+        again = images.saliency(model, x, batch_size=3)
+    np.testing.assert_array_equal(again, grad)
+    for p, b in zip(model.parameters(), before):
+        assert torch.equal(p.grad, b)
 
 
 def test_pixel_moments_and_per_image_work_slice_by_slice(tmp_path):

@@ -1,7 +1,7 @@
 """The sliders where students use them: in JupyterLab, driven by headless Chromium (Playwright).
 
 For one slider in each part of the course, JupyterLab is started on loopback, a notebook made of
-the slider's cell and the cells it needs (``utils.editions.notebook_slice``: only the cells the
+the slider's cell and the cells it needs (``utils.tooling.editions.notebook_slice``: only the cells the
 test checks are run, in fast mode) is opened and run, the slider is moved, and the figure must
 change. This catches what the book cannot: a slider that renders but whose callback fails or
 never redraws with the kernel's versions of ipywidgets and matplotlib.
@@ -19,7 +19,7 @@ import nbformat
 import pytest
 import test_book
 
-from utils import editions
+from utils.tooling import editions
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow

@@ -49,6 +49,32 @@ def test_significance_improvement():
     # eps_b = 1 - c; SIC = (0.5 + u)/sqrt(u) with u = eps_b falls with u, so the maximum sits at
     # the tightest cut that keeps 10 of 1000 background events: u = 0.01, SIC = 0.51 / 0.1 = 5.1
     assert metrics.max_significance_improvement(labels, scores, min_background=10) == pytest.approx(5.1, rel=0.01)
+    # by default a cut must keep 20 background events (MIN_BACKGROUND): u = 0.02, SIC = 0.52 / sqrt(0.02)
+    assert metrics.MIN_BACKGROUND == 20
+    assert metrics.max_significance_improvement(labels, scores) == pytest.approx(0.52 / np.sqrt(0.02), rel=0.01)
+
+
+def test_max_significance_improvement_with_its_bootstrap_error_and_the_sic_curve():
+    rng = np.random.default_rng(6)
+    labels = np.r_[np.zeros(10_000), np.ones(1_000)]
+    scores = np.r_[rng.normal(0, 1, 10_000), rng.normal(3, 1, 1_000)]
+    value = metrics.max_significance_improvement(labels, scores)
+    result = metrics.max_significance_improvement(labels, scores, n_resamples=50, seed=1)
+    assert result["value"] == value and 0 < result["std"] < 0.3 * value
+    assert result["n_background_pass"] >= metrics.MIN_BACKGROUND
+    assert result["value"] == pytest.approx(result["eps_s"] / np.sqrt(result["eps_b"]))
+    assert result == metrics.max_significance_improvement(labels, scores, n_resamples=50, seed=1)  # reproducible
+    # unit weights change nothing; the rule counts background events, not their weights
+    weighted = metrics.max_significance_improvement(labels, scores, weights=np.full(len(labels), 0.1))
+    assert weighted == pytest.approx(value)
+    # the SIC curve follows the same rule: at the efficiencies of every cut, its maximum is the same number
+    eps_s, _, _ = metrics.roc_curve(labels, scores)
+    curve = metrics.sic_curve(labels, scores, np.unique(eps_s[eps_s > 0]), n_resamples=2)
+    assert np.nanmax(curve["sic"]) == pytest.approx(value)
+    with pytest.raises(ValueError, match="no cut keeps"):
+        metrics.max_significance_improvement(labels, scores, min_background=10_001)
+    with pytest.raises(ValueError, match="n_resamples"):
+        metrics.max_significance_improvement(labels, scores, n_resamples=1)
 
 
 @pytest.mark.parametrize("labels,scores,match", [
@@ -110,6 +136,7 @@ def test_bootstrap_error_of_a_mean_matches_the_standard_error():
         metrics.bootstrap(np.mean, x, x[:10])
 
 
+@pytest.mark.slow
 def test_rejection_error_follows_the_passing_background_count(gaussian_scores):
     from scipy.stats import norm
 

@@ -124,39 +124,13 @@ def test_every_cited_paper_is_on_the_references_page():
     assert not missing, f"add these to book/references.bib: {missing}"
 
 
-@pytest.mark.parametrize("index", range(len(NOTEBOOKS)), ids=[p.stem for p in NOTEBOOKS])
-def test_each_notebook_links_back_and_forward(index):
-    last = _source([c for c in _cells(NOTEBOOKS[index]) if c["cell_type"] == "markdown"][-1])
-    assert "Course navigation" in last, "end the notebook with the navigation line"
-    if index > 0:
-        assert f"({NOTEBOOKS[index - 1].name})" in last, "link back to the previous notebook"
-    if index < len(NOTEBOOKS) - 1:
-        assert f"({NOTEBOOKS[index + 1].name})" in last, "link forward to the next notebook"
-    assert "(../book/intro.md)" in last
-
-
-def test_the_course_map_names_every_notebook_and_is_up_to_date(tmp_path):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("course_map", ROOT / "book" / "course_map.py")
-    course_map = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(course_map)
-    numbers = {p.name[:2] for p in NOTEBOOKS}
-    assert set(course_map.NEEDS) == numbers == set(course_map.SHORT)
-    assert sorted(n for _, nbs, _ in course_map.PARTS for n in nbs) == sorted(numbers)
-    for nb, needs in course_map.NEEDS.items():
-        assert all(n < nb for n in needs), f"{nb} can only build on earlier notebooks"
-    fresh = course_map.draw(tmp_path / "map.svg")
-    assert fresh.read_bytes() == (ROOT / "book" / "course_map.svg").read_bytes(), \
-        "book/course_map.svg is out of date: run python book/course_map.py"
-    assert "course_map.svg" in (ROOT / "book" / "intro.md").read_text()
-
-
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_the_colab_cell_clones_the_configured_repository_and_keeps_colabs_packages(path):
     cell = next(_source(c) for c in _cells(path) if c["cell_type"] == "code" and "google.colab" in _source(c))
     assert f'"{CONFIG["repository"]["url"]}"' in cell, \
         "the Colab cell must clone repository.url of _config.yml: run python -m utils repository"
+    assert f'("COURSE_REF", "{CONFIG["repository"]["branch"]}")' in cell and "--branch {REF}" in cell, \
+        "the Colab cell must clone the ref the book is built from (repository.branch): run python -m utils repository"
     installs = " ".join(line for line in cell.splitlines() if "pip install" in line)
     assert installs, "the Colab cell installs what Colab lacks"
     for package in ("torch", "numpy", "ipywidgets", "-e "):

@@ -3,10 +3,9 @@ import gc
 import tracemalloc
 
 import numpy as np
+import pandas as pd
 import pytest
-
-pd = pytest.importorskip("pandas")
-pytest.importorskip("tables")
+import tables  # noqa: F401  (the [reference] extra)
 
 from utils import data, jets, reference  # noqa: E402
 
@@ -94,14 +93,13 @@ def test_missing_columns_are_named_after_a_one_row_read(tmp_path):
 
 
 def test_cluster_order_of_reference_jets_is_cached(top_file, tmp_path, monkeypatch):
-    pytest.importorskip("fastjet")
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
     path, _ = top_file
     first = reference.read_top_tagging(path, chunk_size=4, taus=False, cluster_order=True)
     np.testing.assert_array_equal(first["cluster_order"], jets.cluster_order(first["constituents"]))
-    assert len(list((tmp_path / "cache").rglob("cluster_order_*.npy"))) == 3
+    assert len(list((tmp_path / "cache").rglob("cluster_order_*.npy"))) == 1  # one block of 10 000 rows
     monkeypatch.setattr(jets, "cluster_order", lambda c: pytest.fail("recomputed instead of read from the cache"))
-    again = reference.read_top_tagging(path, chunk_size=4, taus=False, cluster_order=True)
+    again = reference.read_top_tagging(path, chunk_size=3, taus=False, cluster_order=True)
     np.testing.assert_array_equal(again["cluster_order"], first["cluster_order"])
 
 
@@ -109,7 +107,7 @@ def test_nsubjettiness_of_reference_jets_is_computed_once(top_file, tmp_path, mo
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
     path, _ = top_file
     first = reference.read_top_tagging(path, chunk_size=4, backend="numpy")
-    assert len(list((tmp_path / "cache").rglob("taus_numpy_*.npy"))) == 3
+    assert len(list((tmp_path / "cache").rglob("taus_numpy_*.npy"))) == 1
     monkeypatch.setattr(jets, "nsubjettiness_taus", lambda *a, **k: pytest.fail("recomputed instead of read from the cache"))
     again = reference.read_top_tagging(path, chunk_size=4, backend="numpy")
     for key in ("tau1", "tau2", "tau3"):
@@ -117,6 +115,90 @@ def test_nsubjettiness_of_reference_jets_is_computed_once(top_file, tmp_path, mo
     path.touch()  # a changed file (new modification time) is computed afresh
     with pytest.raises(pytest.fail.Exception, match="recomputed"):
         reference.read_top_tagging(path, chunk_size=4, backend="numpy")
+
+
+@pytest.fixture
+def counted_taus(monkeypatch):
+    """N-subjettiness replaced by a cheap function of each jet's constituents that counts the jets it is asked for."""
+    computed = []
+
+    def taus(constituents, r0, n_max=3, backend="auto"):
+        computed.append(len(constituents))
+        c = np.asarray(constituents, np.float64)
+        return np.stack([c[..., 0].sum(1), c[..., 1].sum(1), c[..., 2].sum(1)], 1)[:, :n_max]
+
+    monkeypatch.setattr(jets, "nsubjettiness_taus", taus)
+    return computed
+
+
+@pytest.fixture(scope="module")
+def top_file_50(tmp_path_factory):
+    path = tmp_path_factory.mktemp("top50") / "train.h5"
+    _top_tagging_frame(50, seed=5)[0].to_hdf(path, key="table", mode="w", format="fixed")
+    return path
+
+
+def _read_taus(path, **options):
+    out = reference.read_top_tagging(path, constituents=False, backend="numpy", **options)
+    return np.stack([out["tau1"], out["tau2"], out["tau3"]], 1)
+
+
+def _cached_files(folder):
+    return {p.relative_to(folder): np.load(p) for p in sorted(folder.rglob("*.npy"))}
+
+
+def test_the_tau_cache_does_not_depend_on_the_chunk_size(top_file_50, tmp_path, monkeypatch, counted_taus):
+    # `load` reads 2 000 jets at a time and `iterate` 20 000: both must find what the other cached
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    values = {size: _read_taus(top_file_50, chunk_size=size) for size in (10, 20)}
+    first_35 = _read_taus(top_file_50, max_jets=35, chunk_size=7)
+    assert sum(counted_taus) == 50, "each jet computed once, then read back whatever the chunk size"
+    files = _cached_files(tmp_path / "cache")
+    assert len(files) == 1 and all(len(v) == 50 for v in files.values())
+    np.testing.assert_array_equal(values[10], values[20])
+    np.testing.assert_array_equal(first_35, values[10][:35])
+    # another cache, filled in another order, holds the same files with the same values
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "other"))
+    np.testing.assert_array_equal(_read_taus(top_file_50, max_jets=35, chunk_size=20), first_35)
+    np.testing.assert_array_equal(_read_taus(top_file_50, chunk_size=3), values[10])
+    other = _cached_files(tmp_path / "other")
+    assert other.keys() == files.keys()
+    for name in files:
+        np.testing.assert_array_equal(other[name], files[name])
+
+
+def test_the_tau_cache_is_kept_in_aligned_blocks(top_file_50, tmp_path, monkeypatch, counted_taus):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(reference, "CACHE_BLOCK", 16)  # 50 jets: blocks of rows 0-16, 16-32, 32-48, 48-64
+    expected = _read_taus(top_file_50, chunk_size=50)
+    files = _cached_files(tmp_path / "cache")
+    assert sorted(p.name for p in files) == [f"taus_numpy_v{reference.CACHE_FORMAT}_rows{a}-{a + 16}.npy"
+                                              for a in (0, 16, 32, 48)]
+    assert [len(v) for v in files.values()] == [16, 16, 16, 2]
+    for size, max_jets in ((7, None), (20, None), (33, 35), (50, 17)):
+        monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / f"cache{size}"))
+        np.testing.assert_array_equal(_read_taus(top_file_50, chunk_size=size, max_jets=max_jets),
+                                      expected[:max_jets])
+        again = _cached_files(tmp_path / f"cache{size}")
+        assert set(again) <= set(files)
+        for name, value in again.items():  # a block read in part holds its leading rows
+            np.testing.assert_array_equal(value, files[name][:len(value)])
+    # a block cached in part is completed: only the rows after it are computed
+    counted_taus.clear()
+    np.testing.assert_array_equal(_read_taus(top_file_50, chunk_size=20), expected)
+    assert sum(counted_taus) == 50 - 17
+    assert _cached_files(tmp_path / "cache50").keys() == files.keys()
+
+
+def test_a_new_cache_format_does_not_read_the_old_values(top_file, tmp_path, monkeypatch, counted_taus):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    path, p4 = top_file
+    _read_taus(path)
+    _read_taus(path)
+    assert counted_taus == [len(p4)]
+    monkeypatch.setattr(reference, "CACHE_FORMAT", reference.CACHE_FORMAT + 1)  # a new convention for tau
+    _read_taus(path)
+    assert counted_taus == [len(p4), len(p4)], "a value cached under the old format was served"
 
 
 def _peak_overhead(path, chunk_size):
@@ -129,6 +211,7 @@ def _peak_overhead(path, chunk_size):
     return peak - sum(v.nbytes for v in out.values()), sum(v.nbytes for v in out.values())
 
 
+@pytest.mark.slow
 def test_memory_does_not_grow_with_the_file(tmp_path):
     sizes = {}
     for n in (2_000, 8_000):
@@ -203,7 +286,6 @@ def _lhco_events_frame(n_events=6, seed=0):
 
 
 def test_lhco_events_file_is_clustered_into_the_two_leading_jets(tmp_path):
-    pytest.importorskip("fastjet")
     df, groups = _lhco_events_frame()
     path = tmp_path / reference.LHCO_EVENTS_FILE
     df.to_hdf(path, key="df", mode="w", format="fixed")
@@ -309,3 +391,13 @@ def test_write_top_tagging_gives_a_file_the_reader_takes_back(tmp_path):
         np.testing.assert_allclose(jets.delta_phi(got, want) if k == 2 else got - want, 0, atol=2e-5)
     with pytest.raises(ValueError, match="shape"):
         reference.write_top_tagging(tmp_path / "bad.h5", {**jets_in, "constituents": jets_in["constituents"][..., :2]})
+
+
+def test_without_pandas_the_reader_names_the_extra_to_install(monkeypatch, tmp_path):
+    import sys
+
+    from utils import reference
+
+    monkeypatch.setitem(sys.modules, "tables", None)  # as in an environment without the [reference] extra
+    with pytest.raises(ImportError, match=r'pip install -e "\.\[reference\]"'):
+        reference.hdf_info(tmp_path / "train.h5")

@@ -22,12 +22,14 @@ import os
 import nbformat
 import pytest
 
-from utils import data, editions, reference
-from utils.execution import course_notebooks, execute_notebook
+from utils import data, reference
+from utils.tooling import editions
+from utils.tooling.execution import course_notebooks, execute_notebook
 
 pytestmark = pytest.mark.slow
-pytest.importorskip("tables")
-pytest.importorskip("fastjet")
+import fastjet  # noqa: F401
+import tables  # noqa: F401
+
 FAST_MODE_JETS = {"train": 8_000, "val": 4_000, "test": 12_000}  # what 04-06 read at most in fast mode
 FEW_JETS = {"train": 600, "val": 300, "test": 400}  # enough to compare what the data cells make
 DATA_CELL = "# ---------------- "  # the banner of each notebook's only cell that reads jets

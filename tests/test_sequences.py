@@ -89,7 +89,7 @@ def test_standardizer_uses_real_entries_only():
 
 
 def test_pack_lets_a_gru_stop_at_each_jets_last_real_entry():
-    torch = pytest.importorskip("torch")
+    import torch
     torch.manual_seed(0)
     gru = torch.nn.GRU(3, 4, batch_first=True)
     x = torch.randn(3, 5, 3)
@@ -100,3 +100,35 @@ def test_pack_lets_a_gru_stop_at_each_jets_last_real_entry():
         torch.testing.assert_close(h[0, i], h_i[0, 0])
     with pytest.raises(ValueError, match="at least one"):
         sq.pack(x, np.array([0, 5, 3]))
+
+
+def test_shuffle_and_standardizer_are_those_of_utils_sets_with_the_lengths_mask():
+    # one implementation (utils.sets, on a mask); the lengths-taking functions here only build the mask,
+    # and give the same numbers as this module's own code did before it was merged
+    from utils import sets
+
+    rng = np.random.default_rng(5)
+    lengths = rng.integers(0, 9, 300)
+    lengths[0] = 8
+    mask = sq.real_mask(lengths, 8)
+    x = np.zeros((300, 8, 3), dtype=np.float32)
+    x[mask] = rng.normal(2.0, 3.0, (mask.sum(), 3))
+    out = sq.shuffle_real(x, lengths, np.random.default_rng(7))
+    np.testing.assert_array_equal(out, sets.shuffle_constituents(mask, x, seed=np.random.default_rng(7)))
+    keys = np.random.default_rng(7).random(x.shape[:2])  # the former algorithm, written out
+    keys[~mask] = 2.0
+    np.testing.assert_array_equal(out, sq.reorder(x, np.argsort(keys, axis=1, kind="stable")))
+    generator = np.random.default_rng(7)  # a Generator advances: two calls, two different shuffles
+    assert not np.array_equal(sq.shuffle_real(x, lengths, generator), sq.shuffle_real(x, lengths, generator))
+    mean, std = sq.fit_standardizer(x, lengths)
+    for a, b in zip((mean, std), sets.fit_standardizer(x, mask)):
+        np.testing.assert_array_equal(a, b)
+    real = x[mask].astype(np.float64)
+    np.testing.assert_array_equal(mean, real.mean(axis=0).astype(np.float32))
+    np.testing.assert_array_equal(std, real.std(axis=0).astype(np.float32))
+    np.testing.assert_array_equal(sq.standardize(x, lengths, mean, std), sets.standardize(x, mask, mean, std))
+    # trailing feature axes other than one work as before: (n_jets, n_max) with scalar mean and std
+    flat = sq.standardize(x[..., 0], lengths, mean[0], std[0])
+    np.testing.assert_array_equal(flat, sq.standardize(x, lengths, mean, std)[..., 0])
+    with pytest.raises(ValueError, match="no real"):
+        sq.fit_standardizer(x, np.zeros(300, dtype=np.int64))

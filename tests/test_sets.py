@@ -138,6 +138,7 @@ def test_masked_attention_matches_torch_and_ignores_padded_keys():
     out = sets.masked_attention(q, k, v, mask)
     expected = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, None, :])
     torch.testing.assert_close(out, expected)
+    torch.testing.assert_close(sets.masked_attention(q, k, v, mask, fused=True), expected)
     k2, v2 = k.clone(), v.clone()
     k2[1, :, 3:], v2[1, :, 3:] = 99.0, -99.0
     torch.testing.assert_close(sets.masked_attention(q, k2, v2, mask)[1], out[1])
@@ -173,3 +174,62 @@ def test_a_pfn_learns_a_set_property():
     assert history["train_loss"][-1] < 0.5 * history["train_loss"][0]
     scores = predict(model, features, mask.astype(np.float32))
     assert np.mean((scores > 0) == labels) > 0.95
+
+
+# --- a jet with no real constituent -----------------------------------------------------------
+@pytest.mark.parametrize("make", [lambda: sets.ParticleTransformer(5, dim=8, heads=2, n_blocks=2, f_sizes=(8,)),
+                                  lambda: sets.ParticleTransformer(5, dim=8, heads=2, n_blocks=2, fused=False),
+                                  lambda: sets.ParticleTransformer(5, dim=8, heads=1, n_blocks=1, pooling="sum",
+                                                                   fused=False),
+                                  lambda: sets.ParticleFlowNetwork(5, (16, 16), (16,))],
+                         ids=["transformer-fused-as-in-notebook-06", "transformer-unfused", "transformer-unfused-sum",
+                              "pfn"])
+def test_an_empty_jet_gives_finite_gradients_and_changes_no_other_jet(make):
+    # a jet whose mask is all False (no real constituent) in a batch: the softmax over no key at
+    # all is 0/0; the forward pass must stay finite, the jet must pool to zeros, and the backward
+    # pass must leave every parameter's gradient finite (one NaN there ruins the whole training)
+    torch.manual_seed(0)
+    model = make().double()
+    features, mask = _jets(n_jets=5, n_slots=7)
+    features[2], mask[2] = 0.0, False
+    x, m = _as_torch(features, mask)
+    out = model(x, m)
+    assert torch.isfinite(out).all()
+    out.sum().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    with torch.no_grad():
+        pooled = model.pooled(x, m) if hasattr(model, "pooled") else model.latent(x, m)
+        assert torch.equal(pooled[2], torch.zeros_like(pooled[2]))
+        # the other jets get the same outputs as in a batch without the empty one
+        others = [0, 1, 3, 4]
+        torch.testing.assert_close(model(x[others], m[others]), out.detach()[others])
+
+
+def test_masked_attention_of_an_empty_jet_is_zero_with_finite_gradients_on_both_paths():
+    torch.manual_seed(1)
+    mask = torch.tensor([[True] * 3 + [False] * 2, [False] * 5])
+    results = {}
+    for fused in (False, True):
+        q, k, v = (torch.randn(2, 2, 5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(i))
+                   .requires_grad_(True) for i in range(3))
+        out = sets.masked_attention(q, k, v, mask, fused=fused)
+        assert torch.equal(out[1], torch.zeros_like(out[1]))  # nothing to attend to: nothing comes back
+        (out ** 2).sum().backward()
+        for t in (q, k, v):
+            assert torch.isfinite(t.grad).all() and torch.all(t.grad[1] == 0)
+        results[fused] = out.detach(), [t.grad for t in (q, k, v)]
+    torch.testing.assert_close(results[True][0], results[False][0])  # written out == fused
+    for a, b in zip(results[True][1], results[False][1]):
+        torch.testing.assert_close(a, b)
+
+
+def test_energy_flow_network_of_an_empty_jet_is_finite():
+    torch.manual_seed(0)
+    efn = sets.EnergyFlowNetwork((8,), (8,)).double()
+    z = torch.tensor([[0.7, 0.3, 0.0], [0.0, 0.0, 0.0]], dtype=torch.float64)  # jet 1 has no particle
+    angles = torch.zeros(2, 3, 2, dtype=torch.float64)
+    out = efn(z, angles)
+    out.sum().backward()
+    assert torch.isfinite(out).all() and torch.equal(efn.latent(z, angles)[1], torch.zeros(8, dtype=torch.float64))
+    assert all(torch.isfinite(p.grad).all() for p in efn.parameters())

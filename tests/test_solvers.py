@@ -159,6 +159,7 @@ def test_shoot_bounce_thick_wall_limit():
     assert res["action"] / ((2 * kappa) ** 1.5 / 4) == pytest.approx(4.85, rel=0.01)
 
 
+@pytest.mark.slow
 def test_thin_wall_error_peaks_at_intermediate_asymmetry():
     # Notebook 13, section 5: the thin-wall action 16 pi sigma^3 / (3 eps^2) is below the bounce's from thin
     # to thick walls; its error grows from a few per cent (delta = 1 - kappa -> 0) to most of the action at

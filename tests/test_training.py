@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -151,3 +153,58 @@ def test_stack_chunks_spills_large_arrays_to_disk_and_reads_them_back(tmp_path):
         training.stack_chunks(iter(chunks + [{"image": np.zeros((5, 3, 3)), "label": np.arange(5)}]),
                               memory_limit_gb=10_000 / 1e9, folder=tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+def _image_chunks(sizes=(300, 300, 123), dtype=np.float32):
+    rng = np.random.default_rng(1)
+    return [{"image": rng.normal(size=(n, 4, 4)).astype(dtype), "label": np.arange(n) % 2} for n in sizes]
+
+
+@pytest.mark.parametrize("limit_gb", [None, 10_000 / 1e9], ids=["in memory", "spilled"])
+def test_stack_chunks_refuses_a_chunk_without_a_key(tmp_path, limit_gb):
+    chunks = _image_chunks()
+    del chunks[1]["label"]  # stacked anyway, the labels would be 300 rows short and shifted against the images
+    with pytest.raises(ValueError, match=r"chunk 2 has no 'label'"):
+        training.stack_chunks(iter(chunks), memory_limit_gb=limit_gb, folder=tmp_path)
+    chunks = _image_chunks()
+    chunks[2]["weight"] = np.ones(123)
+    with pytest.raises(ValueError, match=r"chunk 3 has 'weight'"):
+        training.stack_chunks(iter(chunks), memory_limit_gb=limit_gb, folder=tmp_path)
+    chunks = _image_chunks()
+    chunks[1]["label"] = chunks[1]["label"][:-1]
+    with pytest.raises(ValueError, match=r"chunk 2 have different numbers of rows"):
+        training.stack_chunks(iter(chunks), memory_limit_gb=limit_gb, folder=tmp_path)
+    assert not list(tmp_path.iterdir()), "a refused stack leaves no file behind"
+
+
+@pytest.mark.parametrize("limit_gb", [None, 10_000 / 1e9], ids=["in memory", "spilled"])
+def test_stack_chunks_refuses_a_chunk_of_another_dtype(tmp_path, limit_gb):
+    # numpy would promote float32 and float64 to float64 in memory, while the file kept float32
+    chunks = _image_chunks()
+    chunks[2]["image"] = chunks[2]["image"].astype(np.float64)
+    with pytest.raises(ValueError, match=r"'image' is float64 in chunk 3 and float32 in chunk 1"):
+        training.stack_chunks(iter(chunks), memory_limit_gb=limit_gb, folder=tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float64, np.int8])
+def test_stack_chunks_spills_into_a_npy_file_with_the_dtype_it_has_in_memory(tmp_path, monkeypatch, dtype):
+    chunks = _image_chunks(dtype=dtype)
+    in_memory = training.stack_chunks(iter(chunks), memory_limit_gb=None)
+    removed, unlink = [], os.unlink
+
+    def keep_spilled_files(name):  # keep the file to look at it
+        if str(name).startswith(str(tmp_path)):
+            removed.append(name)
+        else:
+            unlink(name)
+
+    monkeypatch.setattr(os, "unlink", keep_spilled_files)
+    spilled = training.stack_chunks(iter(chunks), memory_limit_gb=10_000 / 1e9, folder=tmp_path)
+    assert isinstance(spilled["image"], np.memmap) and spilled["image"].dtype == in_memory["image"].dtype == dtype
+    np.testing.assert_array_equal(spilled["image"], in_memory["image"])
+    (name,) = removed
+    assert name.endswith(".npy")
+    on_disk = np.load(name)  # a real .npy file: its header holds the dtype and the shape
+    assert on_disk.dtype == dtype and on_disk.shape == (723, 4, 4)
+    np.testing.assert_array_equal(on_disk, in_memory["image"])

@@ -85,6 +85,18 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def default_threads() -> int:
+    """The course's thread policy: ``$COURSE_THREADS`` if set, else one thread per two usable cores, at
+    most four (:func:`available_cores`: 1 on a 2-core laptop, Colab or CI runner)."""
+    env = os.environ.get("COURSE_THREADS", "").strip()
+    if not env:
+        return min(4, max(1, available_cores() // 2))
+    try:
+        return int(env)
+    except ValueError:
+        raise ValueError(f"COURSE_THREADS={env!r} is not a whole number; set it to e.g. 1 or 2") from None
+
+
 def configure_threads(n: int | None = None) -> int:
     """The course's thread policy: how many CPU threads torch (and numpy's BLAS) may use.
 
@@ -102,7 +114,10 @@ def configure_threads(n: int | None = None) -> int:
 
     Returns
     -------
-    the number of threads set.  Call it in each notebook's setup cell, ideally before
+    the number of threads set: for torch, for the BLAS and OpenMP libraries already loaded
+    (numpy's OpenBLAS, through ``threadpoolctl``) and, through ``OMP_NUM_THREADS``,
+    ``MKL_NUM_THREADS`` and ``OPENBLAS_NUM_THREADS``, for those loaded later and for the
+    processes started from here.  Call it in each notebook's setup cell, ideally before
     ``import torch``: it also asks OpenMP to sleep rather than spin while it waits
     (``OMP_WAIT_POLICY=PASSIVE``), which only takes effect if torch is not loaded yet.
     A GPU does not care: this only limits the CPU.
@@ -110,14 +125,7 @@ def configure_threads(n: int | None = None) -> int:
     import sys
 
     if n is None:
-        env = os.environ.get("COURSE_THREADS", "").strip()
-        if env:
-            try:
-                n = int(env)
-            except ValueError:
-                raise ValueError(f"COURSE_THREADS={env!r} is not a whole number; set it to e.g. 1 or 2") from None
-        else:
-            n = min(4, max(1, available_cores() // 2))
+        n = default_threads()
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"the number of threads must be a positive integer; got {n!r}")
     n = int(n)
@@ -125,6 +133,11 @@ def configure_threads(n: int | None = None) -> int:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(n)  # for processes started from here (and BLAS libraries not loaded yet)
+    # numpy's BLAS (and any OpenMP runtime) is loaded by now and read the variables above when it
+    # was: threadpoolctl resizes the thread pools of the libraries already in the process
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(n)
     try:
         import torch
     except ImportError:

@@ -21,15 +21,15 @@ The command line is ``python -m utils`` (``python -m utils.data`` is an alias).
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from . import reference
-from .storage import _VERIFIED, checked_path, data_dir, load_npz, read_manifest, save_npz, sha256, verify
+from .storage import checked_path, data_dir, load_npz, read_manifest, save_npz, sha256, verify
 
 __all__ = ["DATASETS", "REFERENCE_VARIABLES", "data_dir", "reference_dir", "load", "iterate", "dataset_info",
+           "list_datasets",
            "verify", "save_npz", "load_npz", "load_reference_top_tagging", "load_reference_lhco", "sha256",
            "feature_matrix", "TOP_HIGH_LEVEL", "read_manifest"]
 
@@ -62,7 +62,7 @@ DRELL_YAN_FRACTIONS = {"train": (0.0, 0.6), "val": (0.6, 0.8), "test": (0.8, 1.0
 SHUFFLE_SEED = 20221  # fixed: the splits are part of the dataset's definition
 
 # Leading constituents per top-tagging jet in the shipped files (the storage rule of the
-# top_jets and qcd_jets samples, utils.generate.SAMPLES[...]["store"]) and in the reference path.
+# top_jets and qcd_jets samples, utils.tooling.generate.SAMPLES[...]["store"]) and in the reference path.
 STORED_CONSTITUENTS = reference.TOP_TAGGING_CONSTITUENTS
 
 _PER_CONSTITUENT = ("constituents", "cluster_order")
@@ -92,6 +92,22 @@ def reference_dir(name: str) -> Path | None:
     variable = REFERENCE_VARIABLES.get(name)
     value = os.environ.get(variable, "").strip() if variable else ""
     return Path(value).expanduser() if value else None
+
+
+def list_datasets() -> None:
+    """Print every dataset, its files (present or missing, with their rows) and, for those that have
+    one, the folder of the public reference files (``python -m utils list`` prints the same)."""
+    manifest = read_manifest()
+    for name, spec in DATASETS.items():
+        print(f"{name}: {spec['description']}")
+        for f in spec["files"]:
+            present = (data_dir() / f"{f}.npz").exists()
+            rows = manifest.get(f"{f}.npz", {}).get("n_rows", "?")
+            print(f"    {f}.npz  {'present' if present else 'MISSING'}  {rows} rows")
+        variable = REFERENCE_VARIABLES.get(name)
+        if variable:
+            folder = reference_dir(name)
+            print(f"    ${variable}: " + (f"{folder} (load() reads the public files)" if folder else "not set"))
 
 
 def dataset_info(name: str) -> dict:
@@ -346,14 +362,3 @@ def load_reference_lhco(path, max_events: int | None = None, chunksize: int | No
         raise ValueError(f"{path} holds no events")
     out = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0] if k not in ("jet1_phi", "jet2_phi")}
     return _with_derived("dijet_anomaly", out)
-
-
-def main(argv=None) -> int:
-    """``python -m utils.data ...``: the course's command line (:mod:`utils.__main__`), kept as an alias."""
-    from .__main__ import main as cli
-
-    return cli(argv, prog="python -m utils.data")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

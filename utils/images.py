@@ -87,11 +87,15 @@ def saliency(model, images, batch_size: int = 1024, device=None) -> np.ndarray:
     model : a torch module mapping ``(n, 1, m, m)`` (or ``(n, m, m)``, as ``images`` is
         given) to ``(n,)`` or ``(n, 1)`` outputs.
     images : numpy array of the network's inputs, as it was trained on them.
+    batch_size : images per forward and backward pass.
+    device : where to compute (default: that of the model's parameters).
 
     Returns
     -------
     numpy array of ``images``' shape: ``d output / d pixel`` for each image.  Positive
     means that more intensity in this pixel makes the jet look more top-like to the model.
+    The model is left as it was: its mode (train/eval) is restored and its parameters'
+    ``.grad`` are not touched (the gradient is taken with respect to the input alone).
     """
     import torch
 
@@ -100,11 +104,15 @@ def saliency(model, images, batch_size: int = 1024, device=None) -> np.ndarray:
     model.eval()
     out = []
     try:
-        for start in range(0, len(images), batch_size):
-            x = torch.as_tensor(np.asarray(images[start:start + batch_size]), dtype=torch.float32,
-                                device=device).requires_grad_(True)
-            model(x).sum().backward()  # outputs are independent per image: one backward gives all gradients
-            out.append(x.grad.detach().cpu().numpy())
+        with torch.enable_grad():  # works inside a caller's torch.no_grad() as well
+            for start in range(0, len(images), batch_size):
+                x = torch.as_tensor(np.asarray(images[start:start + batch_size]), dtype=torch.float32,
+                                    device=device).requires_grad_(True)
+                # outputs are independent per image: the gradient of their sum gives every image's
+                # gradient at once; autograd.grad returns it for x only, instead of backward(), which
+                # would also add d(sum)/d(weight) to every parameter's .grad
+                (grad,) = torch.autograd.grad(model(x).sum(), x)
+                out.append(grad.detach().cpu().numpy())
     finally:
         model.train(was_training)
     return np.concatenate(out)

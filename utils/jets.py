@@ -27,7 +27,7 @@ Everything here is vectorised over jets and runs with numpy alone; where FastJet
 (``pip install fastjet``), :func:`exclusive_kt_axes_fastjet` and :func:`nsubjettiness_taus` use
 its vectorised (awkward-array) interface, about a hundred times faster than the numpy
 clustering, which stays the readable reference; :func:`cluster_order` (the clustering-history
-order of arXiv:1711.09059) needs FastJet.  The generator (:mod:`utils.generate`) uses FastJet
+order of arXiv:1711.09059) needs FastJet.  The generator (:mod:`utils.tooling.generate`) uses FastJet
 (the fjcore bundled in Pythia) for the event-level clustering and this module for the
 substructure, so what a student computes in a notebook is what is in the files.
 """

@@ -133,14 +133,14 @@ def hist_compare(samples: dict, bins=50, range=None, xlabel: str = "", reference
             fig, axes = plt.subplots(2, 1, sharex=True, height_ratios=(3, 1), figsize=(6.0, 5.0))
     else:
         axes = fig.axes
-    for name, (h, err) in hists.items():
+    for name, (h, _) in hists.items():
         axes[0].stairs(h, edges, label=name)
     axes[0].set(ylabel="density" if density else "entries", yscale="log" if logy else "linear")
     axes[0].legend()
     if reference is not None:
         ref, _ = hists[reference]
         with np.errstate(divide="ignore", invalid="ignore"):
-            for i, (name, (h, err)) in enumerate(hists.items()):
+            for i, (h, err) in enumerate(hists.values()):
                 ratio = np.where(ref > 0, h / ref, np.nan)
                 line = axes[1].stairs(ratio, edges, color=f"C{i}")
                 axes[1].stairs(np.where(ref > 0, (h + err) / ref, np.nan), edges,

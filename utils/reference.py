@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from . import jets as jet_tools
-from .storage import cache_dir
+from .storage import atomic_write, cache_dir
 
 __all__ = ["TOP_TAGGING_FILES", "LHCO_FEATURES_FILE", "LHCO_EVENTS_FILE", "LHCO_FEATURE_COLUMNS", "hdf_info",
            "iter_hdf", "iter_top_tagging", "read_top_tagging", "iter_lhco_features", "iter_lhco_events",
@@ -52,8 +52,19 @@ LHCO_R = 1.0
 
 
 # --- HDF5, streamed -------------------------------------------------------------------------
+def _pandas():
+    """pandas with PyTables, which the public files need; missing, an error that names the extra to install."""
+    try:
+        import pandas as pd
+        import tables  # noqa: F401  (pandas reads HDF5 through it)
+    except ImportError as err:
+        raise ImportError(f"reading the public reference files needs pandas and PyTables ({err.name} is missing): "
+                          "pip install -e \".[reference]\" (on Colab: %pip install tables)") from None
+    return pd
+
+
 def _open(path):
-    import pandas as pd
+    pd = _pandas()
 
     path = Path(path)
     if not path.exists():
@@ -103,30 +114,71 @@ def iter_hdf(path, chunk_size: int, max_rows: int | None = None, required=()):
 
 
 # --- top tagging ----------------------------------------------------------------------------
-def _chunk_cache(path: Path, name: str, start: int, stop: int) -> Path:
-    """Cache file of a quantity computed for rows start..stop of a reference file (keyed on its size and time)."""
+CACHE_FORMAT = 1  # bumped whenever a cached quantity changes for the same rows (its definition, R0, dtype, ...)
+CACHE_BLOCK = 10_000  # rows of a file per cache file, whatever chunk size the caller reads with
+
+
+def _cache_folder(path: Path) -> Path:
+    """Folder of the quantities cached for one reference file (keyed on its path, size and modification time)."""
     stat = path.stat()
     tag = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
-    return cache_dir() / "reference" / f"{path.stem}-{tag}" / f"{name}_{start}_{stop}.npy"
+    return cache_dir() / "reference" / f"{path.stem}-{tag}"
 
 
-def _cached(path: Path, name: str, start: int, n: int, compute, dtype):
-    """``compute()`` for rows start..start+n of ``path``, computed once and then read from the cache."""
-    cached = _chunk_cache(path, name, start, start + n)
-    if cached.exists():
-        return np.load(cached, allow_pickle=False)
-    values = np.asarray(compute()).astype(dtype)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_name(cached.name + ".tmp.npy")
-    np.save(tmp, values)
-    tmp.replace(cached)
-    return values
+class _BlockCache:
+    """One quantity per row of a reference file (N-subjettiness, clustering order), cached on disk.
 
+    The rows are cut into fixed blocks, ``[b * CACHE_BLOCK, (b + 1) * CACHE_BLOCK)``, one file
+    each (``<name>_v<CACHE_FORMAT>_rows<first>-<end>.npy``), independent of the chunks the file
+    is read in: reading with chunks of 2 000 or 20 000 jets, or only the first ``max_jets``,
+    makes and finds the same files.  A file holds the leading rows of its block that have been
+    computed so far (the readers go through a file from its first row); a read that goes
+    further computes only the rows after them and rewrites the file, longer.  The format
+    version in the name means a change of convention never serves stale values.
+    """
 
-def _cluster_order(path: Path, start: int, constituents: np.ndarray) -> np.ndarray:
-    """The clustering order of one chunk, computed with FastJet once and cached on disk."""
-    return _cached(path, "cluster_order", start, len(constituents),
-                   lambda: jet_tools.cluster_order(constituents), np.uint8).astype(np.int64)
+    def __init__(self, path: Path, name: str, dtype):
+        self.path, self.name, self.dtype = path, name, np.dtype(dtype)
+        self.folder = None  # found on first use, once the reader has checked that the file exists
+        self.block, self.rows = None, None  # the block in hand and its leading rows
+
+    def _file(self, block: int) -> Path:
+        if self.folder is None:
+            self.folder = _cache_folder(self.path)
+        first = block * CACHE_BLOCK
+        return self.folder / f"{self.name}_v{CACHE_FORMAT}_rows{first}-{first + CACHE_BLOCK}.npy"
+
+    def _load(self, block: int) -> np.ndarray | None:
+        if self.block != block:
+            self.block, self.rows = block, None
+            try:
+                self.rows = np.load(self._file(block), allow_pickle=False).astype(self.dtype, copy=False)
+            except (OSError, ValueError, EOFError):  # not there yet (or unreadable): computed afresh
+                pass
+        return self.rows
+
+    def get(self, start: int, inputs: np.ndarray, compute) -> np.ndarray:
+        """The values of rows ``start .. start + len(inputs)`` of the file, whose inputs (one row per
+        jet) are ``inputs``: read from the cache, and ``compute(inputs[lo:hi])`` where they are not."""
+        stop = start + len(inputs)
+        pieces = []
+        for block in range(start // CACHE_BLOCK, (stop - 1) // CACHE_BLOCK + 1):
+            first = block * CACHE_BLOCK
+            lo, hi = max(start, first), min(stop, first + CACHE_BLOCK)  # rows of the file, in this block
+            have = self._load(block)
+            n_have = 0 if have is None else len(have)
+            if hi - first <= n_have:  # all cached
+                pieces.append(have[lo - first:hi - first])
+                continue
+            new = np.asarray(compute(inputs[max(lo, first + n_have) - start:hi - start])).astype(self.dtype, copy=False)
+            if lo > first + n_have:  # a gap before these rows (a read that did not start at the block's first row)
+                pieces.append(new)
+                continue
+            self.rows = new if have is None else np.concatenate([have, new])
+            with atomic_write(self._file(block)) as f:  # unique temporary file: safe with concurrent readers
+                np.save(f, self.rows, allow_pickle=False)
+            pieces.append(self.rows[lo - first:hi - first])
+        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
 
 def iter_top_tagging(path, chunk_size: int = 2_000, max_jets: int | None = None, constituents: bool = True,
@@ -140,8 +192,9 @@ def iter_top_tagging(path, chunk_size: int = 2_000, max_jets: int | None = None,
     ``n_constituents``, ``tau1..3`` (if ``taus``: :func:`utils.jets.nsubjettiness_taus` on
     all 200 constituents, R0 = 0.8, with FastJet where installed) and ``cluster_order``
     (if ``cluster_order``: :func:`utils.jets.cluster_order`, needs FastJet). Both are computed
-    once per chunk and cached on disk (``utils.storage.cache_dir() / "reference"``), keyed on the
-    file's path, size and modification time: the next run reads them back.
+    once and cached on disk (``utils.storage.cache_dir() / "reference"``) in blocks of
+    ``CACHE_BLOCK`` rows whatever ``chunk_size`` is, keyed on the file's path, size and
+    modification time and on ``CACHE_FORMAT``: the next run reads them back, with any chunk size.
     """
     path = Path(path)
     required = ["E_0", "PX_0", "PY_0", "PZ_0", "is_signal_new"]
@@ -152,6 +205,8 @@ def iter_top_tagging(path, chunk_size: int = 2_000, max_jets: int | None = None,
             warnings.warn(f"FastJet is not installed: N-subjettiness of {n_rows} jets with the numpy clustering takes "
                           f"about {n_rows * 0.03 / 60:.0f} minutes; `pip install fastjet` makes it about 100 times faster",
                           stacklevel=2)
+    tau_cache = _BlockCache(path, f"taus_{method}", np.float64) if taus else None
+    order_cache = _BlockCache(path, "cluster_order", np.uint8) if constituents and cluster_order else None
     for start, df in iter_hdf(path, chunk_size, max_jets, required):
         n_avail = sum(1 for c in df.columns if str(c).startswith("E_"))
         k = min(TOP_TAGGING_CONSTITUENTS, n_avail)
@@ -172,9 +227,9 @@ def iter_top_tagging(path, chunk_size: int = 2_000, max_jets: int | None = None,
         chunk = {"label": label, "jet_pt": jet_pt.astype(np.float32), "jet_eta": jet_eta.astype(np.float32),
                  "jet_phi": jet_phi.astype(np.float32), "jet_mass": jet_mass.astype(np.float32),
                  "n_constituents": real.sum(axis=1).astype(np.int32)}
-        if taus:  # computed once per chunk of the file, then read from the cache (FastJet: about 0.3 ms a jet)
-            values = _cached(path, f"taus_{method}", start, len(label),
-                             lambda: jet_tools.nsubjettiness_taus(relative, TOP_TAGGING_R, 3, backend=method), np.float64)
+        if taus:  # computed once per row of the file, then read from the cache (FastJet: about 0.3 ms a jet)
+            values = tau_cache.get(start, relative, lambda rows: jet_tools.nsubjettiness_taus(
+                rows, TOP_TAGGING_R, 3, backend=method))
             for i in (1, 2, 3):
                 chunk[f"tau{i}"] = values[:, i - 1].astype(np.float32)
         kept = np.zeros((len(label), TOP_TAGGING_CONSTITUENTS, 3), dtype=np.float32)
@@ -183,7 +238,7 @@ def iter_top_tagging(path, chunk_size: int = 2_000, max_jets: int | None = None,
         if constituents:
             chunk["constituents"] = kept
             if cluster_order:
-                chunk["cluster_order"] = _cluster_order(path, start, kept)
+                chunk["cluster_order"] = order_cache.get(start, kept, jet_tools.cluster_order).astype(np.int64)
         yield chunk
 
 
@@ -198,7 +253,7 @@ def write_top_tagging(path, jets: dict, n_columns: int = 200) -> Path:
     reference path of every top-tagging notebook can be tried without the 8 GB download:
     ``COURSE_TOP_TAGGING_DIR`` set to a folder of such ``train.h5``, ``val.h5``, ``test.h5``.
     """
-    import pandas as pd
+    pd = _pandas()
 
     c = np.asarray(jets["constituents"], dtype=np.float64)
     if c.ndim != 3 or c.shape[-1] != 3 or c.shape[1] > n_columns:

@@ -13,6 +13,11 @@ the steps that every such network needs in one tested place:
 - :func:`pack`: ``torch.nn.utils.rnn.pack_padded_sequence`` for a batch of padded jets, so that an
   RNN stops at each jet's last real constituent.
 
+The shuffle and the standardisation are those of the set networks (:func:`utils.sets.shuffle_constituents`,
+:func:`utils.sets.fit_standardizer`, :func:`utils.sets.standardize`), called with the mask of the lengths
+(:func:`real_mask`): one implementation, the same numbers in notebooks 05 and 06.  ``utils.sets`` (and
+with it torch) is imported when one of them is first called, so ``import utils.sequences`` stays light.
+
 Training uses :func:`utils.training.fit` with :func:`utils.training.one_cycle`.
 
 Shapes: ``x`` is ``(n_jets, n_max, n_features)`` (any trailing feature axes), ``lengths`` is
@@ -116,12 +121,13 @@ def shuffle_real(x, lengths, rng: np.random.Generator) -> np.ndarray:
     """Each jet's real entries in a random order (a new one per jet); the padding stays at the end.
 
     ``x`` is ``(n_jets, n_max, ...)``; returns the same shape.  ``rng`` is a numpy Generator
-    (e.g. from ``utils.set_seed``), so the shuffle is reproducible.
+    (e.g. from ``utils.set_seed``), so the shuffle is reproducible.  The same permutations as
+    :func:`utils.sets.shuffle_constituents` with the mask ``real_mask(lengths, n_max)``.
     """
+    from .sets import shuffle_constituents
+
     x, lengths = _check_lengths(x, lengths)
-    keys = rng.random(x.shape[:2])
-    keys[~real_mask(lengths, x.shape[1])] = 2.0  # padding sorts after every real entry (keys < 1)
-    return reorder(x, np.argsort(keys, axis=1, kind="stable"))
+    return shuffle_constituents(real_mask(lengths, x.shape[1]), x, seed=rng)
 
 
 def fit_standardizer(x, lengths) -> tuple[np.ndarray, np.ndarray]:
@@ -136,27 +142,25 @@ def fit_standardizer(x, lengths) -> tuple[np.ndarray, np.ndarray]:
     -------
     ``(mean, std)``, each float32 ``(n_features,)``; a feature that never varies gets std 1.
     Fit on the training jets, then apply the same numbers to every split with :func:`standardize`.
+    :func:`utils.sets.fit_standardizer` with the mask ``real_mask(lengths, n_max)``.
     """
+    from .sets import fit_standardizer as fit_on_mask
+
     x, lengths = _check_lengths(x, lengths)
-    if x.ndim != 3:
-        raise ValueError(f"x must have shape (n_jets, n_max, n_features); got {x.shape}")
-    real = x[real_mask(lengths, x.shape[1])].astype(np.float64)
-    if len(real) == 0:
-        raise ValueError("no real entries to standardise over (all lengths are 0)")
-    mean, std = real.mean(axis=0), real.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
-    return mean.astype(np.float32), std.astype(np.float32)
+    return fit_on_mask(x, real_mask(lengths, x.shape[1]))
 
 
 def standardize(x, lengths, mean, std) -> np.ndarray:
-    """``(x - mean) / std`` on the real entries, zero on the padding; float32, the shape of ``x``."""
+    """``(x - mean) / std`` on the real entries, zero on the padding; float32, the shape of ``x``.
+
+    ``x`` is ``(n_jets, n_max, ...)``, ``lengths`` ``(n_jets,)``, ``mean`` and ``std`` have the
+    feature shape ``x.shape[2:]`` (from :func:`fit_standardizer`).  :func:`utils.sets.standardize`
+    with the mask ``real_mask(lengths, n_max)``.
+    """
+    from .sets import standardize as standardize_on_mask
+
     x, lengths = _check_lengths(x, lengths)
-    mean, std = np.asarray(mean, dtype=np.float32), np.asarray(std, dtype=np.float32)
-    if mean.shape != x.shape[2:] or std.shape != x.shape[2:]:
-        raise ValueError(f"mean and std must have the feature shape {x.shape[2:]}; got {mean.shape}, {std.shape}")
-    out = (x.astype(np.float32) - mean) / std
-    out[~real_mask(lengths, x.shape[1])] = 0.0
-    return out
+    return standardize_on_mask(x, real_mask(lengths, x.shape[1]), mean, std)
 
 
 def pack(x, lengths):

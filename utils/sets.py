@@ -20,7 +20,11 @@ Two ways to get that, both used in notebook 06:
 Padding.  The course stores jets as fixed-size arrays, zero-padded after the last real
 constituent (``pt > 0`` is the mask of real ones).  Every function here takes that mask and
 makes sure padded entries never contribute: a sum over ``mask * Phi``, attention scores set to
-``-inf`` for padded keys, a mean over real constituents only.
+``-inf`` for padded keys, a mean over real constituents only.  A jet with no real constituent
+at all (an all-False mask row) gives zeros, and finite gradients, everywhere.
+
+The standardisation and the shuffle here are the course's only ones: :mod:`utils.sequences`
+(notebook 05) calls them with the mask of its sequence lengths.
 """
 from __future__ import annotations
 
@@ -38,7 +42,7 @@ __all__ = ["fit_standardizer", "standardize", "shuffle_constituents", "ParticleF
 # --- inputs ----------------------------------------------------------------------------------
 def _check_features(features, mask):
     features, mask = np.asarray(features), np.asarray(mask, dtype=bool)
-    if features.ndim != 3 or mask.shape != features.shape[:2]:
+    if features.ndim < 2 or mask.shape != features.shape[:2]:
         raise ValueError(f"features must have shape (n_jets, n_constituents, n_features) and mask "
                          f"(n_jets, n_constituents); got {features.shape} and {mask.shape}")
     return features, mask
@@ -58,8 +62,11 @@ def fit_standardizer(features, mask) -> tuple[np.ndarray, np.ndarray]:
     ``(mean, std)``, each ``(n_features,)`` float32.  Padded zeros would pull the mean towards
     zero and inflate the spread by an amount that depends on the jet's multiplicity, which is
     why they are left out.  A feature constant over real constituents gets ``std = 1``.
+    Fit on the training jets, then apply the same numbers to every split with :func:`standardize`.
     """
     features, mask = _check_features(features, mask)
+    if features.ndim != 3:
+        raise ValueError(f"features must have shape (n_jets, n_constituents, n_features); got {features.shape}")
     if not mask.any():
         raise ValueError("the mask selects no real constituent: nothing to standardise on")
     real = features[mask].astype(np.float64)  # (n_real, n_features)
@@ -71,18 +78,21 @@ def fit_standardizer(features, mask) -> tuple[np.ndarray, np.ndarray]:
 def standardize(features, mask, mean, std) -> np.ndarray:
     """``(features - mean) / std`` on real constituents, 0 on padded ones; float32, same shape.
 
-    Use the ``mean, std`` of :func:`fit_standardizer` on the *training* jets for every split.
+    ``features`` is ``(n_jets, n_constituents, n_features)`` (any trailing feature axes),
+    ``mask`` ``(n_jets, n_constituents)`` and ``mean``, ``std`` have the feature shape.  Use the
+    ``mean, std`` of :func:`fit_standardizer` on the *training* jets for every split.
     """
     features, mask = _check_features(features, mask)
     mean, std = np.asarray(mean, dtype=np.float32), np.asarray(std, dtype=np.float32)
-    if mean.shape != (features.shape[-1],) or std.shape != mean.shape:
-        raise ValueError(f"mean and std need shape ({features.shape[-1]},); got {mean.shape} and {std.shape}")
+    if mean.shape != features.shape[2:] or std.shape != mean.shape:
+        raise ValueError(f"mean and std must have the feature shape {features.shape[2:]}; "
+                         f"got {mean.shape} and {std.shape}")
     out = (features.astype(np.float32) - mean) / std
     out[~mask] = 0.0
     return out
 
 
-def shuffle_constituents(mask, *arrays, seed: int = 0):
+def shuffle_constituents(mask, *arrays, seed: int | np.random.Generator = 0):
     """Permute each jet's *real* constituents at random; padding stays at the end.
 
     Parameters
@@ -91,7 +101,8 @@ def shuffle_constituents(mask, *arrays, seed: int = 0):
         in each jet (zero-padded at the end, as in the course's files).
     arrays : one or more arrays ``(n_jets, n_constituents, ...)``, all permuted the same way
         (e.g. the standardised features, or the EFN's momentum fractions and angles).
-    seed : of the permutations.
+    seed : of the permutations: an integer, or a ``numpy.random.Generator`` to draw from (it
+        advances, so successive calls give new permutations).
 
     Returns
     -------
@@ -104,7 +115,7 @@ def shuffle_constituents(mask, *arrays, seed: int = 0):
     for a in arrays:
         if a.shape[:2] != mask.shape:
             raise ValueError(f"array of shape {a.shape} does not match the mask {mask.shape} in its first two axes")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed)  # a Generator passes through unchanged
     # a random key for each real slot, +inf for padding: sorting the keys shuffles the real
     # constituents among themselves and keeps the padded ones at the end, for all jets at once
     keys = np.where(mask, rng.random(mask.shape), np.inf)
@@ -126,25 +137,34 @@ def _mlp(sizes, final_activation: bool = True):
     return nn.Sequential(*layers)
 
 
-def masked_attention(q, k, v, mask):
+def masked_attention(q, k, v, mask, fused: bool = False):
     """Scaled dot-product attention in which padded constituents are never attended to.
 
     Parameters
     ----------
     q, k, v : tensors ``(batch, heads, n, d)``.
     mask : bool tensor ``(batch, n)``, True for real constituents.
+    fused : use torch's ``scaled_dot_product_attention`` (the same numbers, faster) instead of
+        the attention written out (scores, ``-inf`` for padded keys, softmax, weighted sum).
 
     Returns
     -------
     ``(batch, heads, n, d)``: for each constituent (query) ``i``,
     ``sum_j softmax_j(q_i . k_j / sqrt(d)) v_j`` over the real ``j`` only.  Rows of padded
-    queries are computed as well (and ignored later by the pooling).  The same as
-    ``torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, None, :])``,
-    written out.
+    queries are computed as well (and ignored later by the pooling).  A jet with no real
+    constituent has nothing to attend to: its rows are 0.  (A softmax over no key at all is
+    0/0 = NaN; even where the pooling drops those rows, the NaN comes back in the backward pass
+    and turns every parameter's gradient into NaN.)
     """
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])       # (batch, heads, n, n)
-    scores = scores.masked_fill(~mask[:, None, None, :], float("-inf"))  # padded keys get weight 0
-    return torch.softmax(scores, dim=-1) @ v
+    empty = ~mask.any(dim=1)[:, None, None, None]  # (batch, 1, 1, 1): jets with no real constituent
+    keys = mask[:, None, None, :] | empty          # an empty jet attends to its padding (finite numbers) ...
+    if fused:
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=keys)
+    else:
+        scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (batch, heads, n, n)
+        scores = scores.masked_fill(~keys, float("-inf"))           # padded keys get weight 0
+        out = torch.softmax(scores, dim=-1) @ v
+    return out.masked_fill(empty, 0.0)             # ... and gets 0 from it (no gradient flows there)
 
 
 class ParticleFlowNetwork(nn.Module):
@@ -158,7 +178,8 @@ class ParticleFlowNetwork(nn.Module):
 
     Call as ``model(x, mask)`` with ``x`` ``(batch, n, n_features)`` and ``mask``
     ``(batch, n)`` (1 for real constituents, 0 for padding; any dtype).  Returns logits
-    ``(batch,)``.  ``model.latent(x, mask)`` returns the summed latent vector ``(batch, L)``.
+    ``(batch,)``.  ``model.latent(x, mask)`` returns the summed latent vector ``(batch, L)``
+    (zero for a jet with no real constituent: a sum, no division).
     """
 
     def __init__(self, n_features: int, phi_sizes=(64, 64, 64), f_sizes=(64, 64)):
@@ -202,7 +223,7 @@ class TransformerBlock(nn.Module):
     so the block is permutation equivariant.  ``forward(x, mask)`` with ``x``
     ``(batch, n, dim)`` and ``mask`` ``(batch, n)`` bool; returns ``(batch, n, dim)``.
     ``fused=True`` uses torch's ``scaled_dot_product_attention`` (the same numbers, faster);
-    ``False`` uses :func:`masked_attention`, written out.
+    ``False`` the attention written out; both through :func:`masked_attention`.
     """
 
     def __init__(self, dim: int, heads: int = 4, hidden: int | None = None, fused: bool = True):
@@ -218,10 +239,7 @@ class TransformerBlock(nn.Module):
     def forward(self, x, mask):
         b, n, d = x.shape
         q, k, v = self.qkv(self.norm1(x)).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        if self.fused:
-            att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, None, :])
-        else:
-            att = masked_attention(q, k, v, mask)
+        att = masked_attention(q, k, v, mask, fused=self.fused)  # (batch, heads, n, d // heads)
         x = x + self.out(att.transpose(1, 2).reshape(b, n, d))
         return x + self.mlp(self.norm2(x))
 
@@ -239,6 +257,7 @@ class ParticleTransformer(nn.Module):
     fused : see :class:`TransformerBlock`.
 
     Call as ``model(x, mask)`` like :class:`ParticleFlowNetwork`; returns logits ``(batch,)``.
+    A jet with no real constituent pools to a zero vector.
     """
 
     def __init__(self, n_features: int, dim: int = 32, heads: int = 4, n_blocks: int = 2,

@@ -380,7 +380,7 @@ def shoot_bounce(V, dV, phi_true: float, phi_false: float, d: int = 3, r_max: fl
                          "or check phi_false and phi_true")
     last = None
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 (returned: the number of bisection steps)
         mid = 0.5 * (lo + hi)
         outcome, sol, start = trial(mid)
         if outcome == "undershoot":

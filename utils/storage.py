@@ -2,7 +2,7 @@
 
 This module knows nothing about physics: it reads and writes dicts of numpy arrays, checks a
 file against ``data/manifest.json`` the first time a process opens it, and says how to restore
-a missing or damaged file.  :mod:`utils.data` (the datasets) and :mod:`utils.generate` (the
+a missing or damaged file.  :mod:`utils.data` (the datasets) and :mod:`utils.tooling.generate` (the
 generator) both build on it; it imports neither.
 """
 from __future__ import annotations
@@ -11,13 +11,15 @@ import hashlib
 import io
 import json
 import os
+import tempfile
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 __all__ = ["data_dir", "cache_dir", "manifest_path", "read_manifest", "write_manifest_entry", "sha256", "save_npz",
-           "load_npz", "checked_path", "verify", "regenerate_hint"]
+           "load_npz", "checked_path", "verify", "regenerate_hint", "atomic_write"]
 
 
 def data_dir() -> Path:
@@ -44,13 +46,70 @@ def read_manifest() -> dict:
     return json.loads(path.read_text())
 
 
-def write_manifest_entry(file_name: str, entry: dict) -> None:
-    """Add or replace one file's entry of the manifest (sorted by file name, stable JSON)."""
-    manifest = read_manifest()
-    manifest[file_name] = entry
-    path = manifest_path()
+@contextmanager
+def atomic_write(path):
+    """Write a file all at once: ``with atomic_write(path) as f: f.write(...)``.
+
+    Yields a binary file open on a new temporary file in the same folder, with a unique name
+    (``<name>.<random>.tmp``, so that two processes writing the same file never share one);
+    when the block ends without an error it replaces ``path`` in one step (``os.replace``).
+    A reader therefore sees the old file or the new one, never half of one, and the last
+    writer wins.  On an error the temporary file is removed and ``path`` is left as it was.
+    The folder is created if needed; the file gets the usual permissions (0666 less the umask).
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(dict(sorted(manifest.items())), indent=2) + "\n")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+        umask = os.umask(0o022)  # (the only way to read the umask is to set it)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files: give the permissions open() would
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; concurrent writers of the manifest are then not serialised
+    fcntl = None
+
+
+@contextmanager
+def _locked(path: Path):
+    """Hold an exclusive lock on ``<path>.lock`` (a file beside ``path``, kept) for the block; best effort
+    where ``fcntl`` is missing.  Every read-modify-write of ``path`` takes it, so two processes (a
+    notebook and ``make data``) cannot lose each other's changes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:  # "a": writable, as NFS needs for locks
+        if fcntl is not None:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def write_manifest_entry(file_name: str, entry: dict) -> None:
+    """Add or replace one file's entry of the manifest (sorted by file name, stable JSON).
+
+    Safe with several processes at once: the read, change and write happen under a lock on
+    ``manifest.json.lock`` beside the manifest, and the new manifest replaces the old one in
+    one step (:func:`atomic_write`), so readers never see a half-written file.
+    """
+    path = manifest_path()
+    with _locked(path):
+        manifest = read_manifest()
+        manifest[file_name] = entry
+        with atomic_write(path) as f:
+            f.write((json.dumps(dict(sorted(manifest.items())), indent=2) + "\n").encode())
 
 
 def sha256(path) -> str:
@@ -70,10 +129,8 @@ def save_npz(path, arrays: dict, metadata: dict) -> Path:
     date, sorted names and no pickles, so the same arrays always give the same sha256.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     entries = {**arrays, "metadata": np.array(json.dumps(metadata, sort_keys=True))}
-    with zipfile.ZipFile(tmp, "w") as zf:
+    with atomic_write(path) as f, zipfile.ZipFile(f, "w") as zf:  # a unique temporary file, then one os.replace
         for name in sorted(entries):
             buf = io.BytesIO()
             array = np.asarray(entries[name])  # (np.ascontiguousarray would turn 0-d arrays into 1-d)
@@ -82,7 +139,6 @@ def save_npz(path, arrays: dict, metadata: dict) -> Path:
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             zf.writestr(info, buf.getvalue(), compresslevel=6)
-    os.replace(tmp, path)
     return path
 
 

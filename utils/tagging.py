@@ -60,7 +60,7 @@ def summarize_tagger(labels, scores, n_resamples: int = 200, seed: int = 0,
     cut: the rejection is measured on that many jets; below about 20 it is a rough estimate);
     a rejection no test background passes at is ``inf`` with error ``nan``.
     """
-    from .metrics import bootstrap, auc, rejection_at, roc_curve
+    from .metrics import auc, bootstrap, rejection_at, roc_curve
 
     labels = np.asarray(labels).astype(int)
     scores = np.asarray(scores, dtype=np.float64).ravel()
@@ -74,7 +74,7 @@ def summarize_tagger(labels, scores, n_resamples: int = 200, seed: int = 0,
         value = rejection_at(labels, scores, eps_s)
         out[f"n_background_pass_{tag}"] = float(np.interp(eps_s, e_s, e_b) * n_b)
         if np.isfinite(value):
-            res = bootstrap(lambda y, s: rejection_at(y, s, eps_s), labels, scores, n_resamples=n_resamples,
+            res = bootstrap(lambda y, s, eps_s=eps_s: rejection_at(y, s, eps_s), labels, scores, n_resamples=n_resamples,
                             seed=seed, stratify=labels)
             out[f"rejection_{tag}"], out[f"rejection_{tag}_err"] = value, res["std"]
         else:

@@ -65,13 +65,16 @@ def make_loader(*arrays, batch_size: int = 256, shuffle: bool = False, seed: int
 def stack_chunks(chunks, memory_limit_gb: float | None = 2.0, folder=None) -> dict:
     """Concatenate an iterable of chunks (dicts of arrays, rows on the first axis) into one dict.
 
+    Every chunk must have the same keys, and each key the same dtype and the same shape per row
+    in every chunk, and all arrays of a chunk the same number of rows; otherwise a ValueError
+    names the key and the chunk (counted from 1), so that rows can never end up misaligned.
     Arrays of one value per row stay in memory.  An array with more axes (images, constituents)
     also stays in memory while its total size is at most ``memory_limit_gb``; past that it is
-    written to a file in ``folder`` (default: ``utils.storage.cache_dir() / "stacked"``) chunk
-    by chunk and returned memory-mapped (``np.memmap``, read-only), so that stacking the 1.2M
-    images of the public top-tagging files needs the memory of one chunk.  ``None``: never.
-    The files are temporary: their disk space is freed when the arrays are (on Windows, when
-    the process ends at the latest).
+    written to a ``.npy`` file in ``folder`` (default: ``utils.storage.cache_dir() / "stacked"``)
+    chunk by chunk and returned memory-mapped (``np.memmap``, read-only, with the dtype it has in
+    memory), so that stacking the 1.2M images of the public top-tagging files needs the memory
+    of one chunk.  ``None``: never.  The files are temporary: their disk space is freed when the
+    arrays are (on Windows, when the process ends at the latest), or at once on an error.
     """
     import tempfile
 
@@ -80,41 +83,86 @@ def stack_chunks(chunks, memory_limit_gb: float | None = 2.0, folder=None) -> di
     limit = None if memory_limit_gb is None else memory_limit_gb * 1e9
     kept, files, counts, specs = {}, {}, {}, {}
     try:
-        for chunk in chunks:
+        for number, chunk in enumerate(chunks, start=1):
+            chunk = {key: np.asarray(value) for key, value in chunk.items()}
+            if number == 1:
+                specs = {key: (value.dtype, value.shape[1:]) for key, value in chunk.items()}
+                counts = dict.fromkeys(specs, 0)
+            _check_chunk(chunk, number, specs)
             for key, value in chunk.items():
-                value = np.asarray(value)
-                specs.setdefault(key, (value.dtype, value.shape[1:]))
-                if value.shape[1:] != specs[key][1]:
-                    raise ValueError(f"stack_chunks: {key!r} has shape {value.shape[1:]} per row in one chunk "
-                                     f"and {specs[key][1]} in an earlier one")
-                counts[key] = counts.get(key, 0) + len(value)
+                counts[key] += len(value)
                 if key in files:
-                    files[key].write(np.ascontiguousarray(value, dtype=specs[key][0]).tobytes())
+                    files[key].write(np.ascontiguousarray(value).tobytes())
                     continue
                 kept.setdefault(key, []).append(value)
                 if value.ndim > 1 and limit is not None and sum(v.nbytes for v in kept[key]) > limit:
                     target = Path(folder) if folder is not None else cache_dir() / "stacked"
                     target.mkdir(parents=True, exist_ok=True)
-                    files[key] = tempfile.NamedTemporaryFile(dir=target, prefix=f"{key}-", suffix=".bin", delete=False)
+                    files[key] = tempfile.NamedTemporaryFile(dir=target, prefix=f"{key}-", suffix=".npy", delete=False)
+                    files[key].write(_npy_header(specs[key][0], (0, *specs[key][1])))  # the row count comes at the end
                     for v in kept.pop(key):
-                        files[key].write(np.ascontiguousarray(v, dtype=specs[key][0]).tobytes())
-    except BaseException:  # an error while reading: leave no file behind
+                        files[key].write(np.ascontiguousarray(v).tobytes())
+        if not counts:
+            raise ValueError("stack_chunks got no chunks")
+        for key, handle in files.items():
+            header = _npy_header(specs[key][0], (counts[key], *specs[key][1]))
+            if len(header) != len(_npy_header(specs[key][0], (0, *specs[key][1]))):
+                raise RuntimeError(f"stack_chunks: the .npy header of {key!r} changed length; numpy >= 2 keeps it")
+            handle.seek(0)
+            handle.write(header)
+            handle.close()
+    except BaseException:  # an error while reading or writing: leave no file behind
         for handle in files.values():
             handle.close()
             _remove_quietly(handle.name)
         raise
-    if not counts:
-        raise ValueError("stack_chunks got no chunks")
     out = {key: np.concatenate(parts) for key, parts in kept.items()}
     for key, handle in files.items():
-        handle.close()
-        dtype, shape = specs[key]
-        out[key] = np.memmap(handle.name, dtype=dtype, mode="r", shape=(counts[key], *shape))
+        out[key] = np.lib.format.open_memmap(handle.name, mode="r")
         try:  # the mapping keeps the data; the name goes now, the disk space with the array (POSIX)
             os.unlink(handle.name)
         except OSError:  # Windows cannot remove a mapped file: remove it when the array is collected
             weakref.finalize(out[key], _remove_quietly, handle.name)
     return {key: out[key] for key in specs}
+
+
+def _check_chunk(chunk: dict, number: int, specs: dict) -> None:
+    """ValueError unless ``chunk`` (the ``number``-th) has the keys, dtypes and row shapes of ``specs``
+    (those of the first chunk) and one number of rows in all its arrays."""
+    for key in specs:
+        if key not in chunk:
+            raise ValueError(f"stack_chunks: chunk {number} has no {key!r}, which chunk 1 has; "
+                             f"every chunk needs the same keys ({sorted(specs)})")
+    for key, value in chunk.items():
+        if key not in specs:
+            raise ValueError(f"stack_chunks: chunk {number} has {key!r}, which chunk 1 has not; "
+                             f"every chunk needs the same keys ({sorted(specs)})")
+        dtype, shape = specs[key]
+        if value.ndim == 0:
+            raise ValueError(f"stack_chunks: {key!r} in chunk {number} is a single value, not an array of rows")
+        if value.shape[1:] != shape:
+            raise ValueError(f"stack_chunks: {key!r} has shape {value.shape[1:]} per row in chunk {number} "
+                             f"and {shape} in chunk 1")
+        if value.dtype != dtype:
+            raise ValueError(f"stack_chunks: {key!r} is {value.dtype} in chunk {number} and {dtype} in chunk 1; "
+                             f"give it one dtype in every chunk (e.g. .astype({str(dtype)!r}))")
+    lengths = {key: len(value) for key, value in chunk.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"stack_chunks: the arrays of chunk {number} have different numbers of rows: {lengths}")
+
+
+def _npy_header(dtype, shape) -> bytes:
+    """The header of a ``.npy`` file of ``dtype`` and ``shape`` (C order).
+
+    numpy pads it so that its length does not depend on the number of rows: the header of
+    ``(0, ...)``, written before the rows are, is overwritten in place by the final one.
+    """
+    import io
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buffer, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
 
 
 def _remove_quietly(path: str) -> None:
@@ -179,7 +227,6 @@ def fit(model, train_loader, loss_fn, optimizer, epochs: int, val_loader=None, p
     rate of every optimizer step), ``best_epoch`` (1-based epoch of lowest validation loss; None
     without ``val_loader``), ``seconds`` (wall time) and ``stopped_early`` (bool).
     """
-    import torch
     from tqdm.auto import tqdm
 
     if epochs < 1:

@@ -20,16 +20,42 @@ import shutil
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BOOK_CACHE = ROOT / "_build" / ".jupyter_cache"  # as `execute.cache` in _config.yml
 
-__all__ = ["PatientClient", "course_notebooks", "execute_notebook", "course_inputs_digest", "refresh_book_cache",
+__all__ = ["PatientClient", "course_notebooks", "run_groups", "execute_notebook", "course_inputs_digest", "refresh_book_cache",
            "fill_book_cache"]
 
 
 def course_notebooks(root: Path = ROOT) -> list[Path]:
     """The course's notebooks, ``notebooks/NN_name.ipynb``, in teaching order."""
     return sorted((Path(root) / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def run_groups(notebooks) -> list[list[Path]]:
+    """The notebooks in groups that must run one after the other, in teaching order: a notebook that reads
+    another's recorded results (its code names that notebook, e.g. ``read_results("04_cnn_top_tagging")``)
+    runs after it, in the same group. Different groups may run at the same time (``make book``, and
+    ``make test``'s pytest-xdist workers, ``tests/conftest.py``)."""
+    import json
+
+    paths = [Path(p) for p in notebooks]
+    group = {p.stem: {p.stem} for p in paths}
+    for path in paths:
+        cells = json.loads(path.read_text())["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        for other in paths:
+            if other.stem != path.stem and f'"{other.stem}"' in code and group[other.stem] is not group[path.stem]:
+                merged = group[path.stem] | group[other.stem]
+                for stem in merged:
+                    group[stem] = merged
+    seen, out = set(), []
+    for path in paths:
+        if path.stem not in seen:
+            members = group[path.stem]
+            seen |= members
+            out.append([p for p in paths if p.stem in members])
+    return out
 
 
 def _patient(get_msg, step: float = 1.0):
@@ -147,35 +173,53 @@ def _outputs_into(source, executed):
     return merged
 
 
-def fill_book_cache(notebooks, cache_dir: Path | None = None, timeout: int = 600, log=print) -> list[str]:
+def fill_book_cache(notebooks, cache_dir: Path | None = None, timeout: int = 600, log=print,
+                    workers: int = 1) -> list[str]:
     """Execute each notebook that the execution cache does not hold yet, and store the run there.
 
     ``notebooks``: paths of ``.ipynb`` files; ``cache_dir``: default ``_build/.jupyter_cache``.
+    ``workers``: how many notebooks run at the same time, each in its own kernel (``make book`` runs
+    two, with one thread each: ``COURSE_THREADS=1``); the cache itself is written by this thread only.
     A notebook that fails is not stored (the book build then reports it). Returns the errors,
     one line per failed notebook (empty when every notebook is cached).
     """
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
     import nbformat
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
 
     cache = get_cache(str(cache_dir or BOOK_CACHE))
-    errors = []
-    for path in map(Path, notebooks):
+    errors, todo = [], []
+    notebooks = [Path(p) for p in notebooks]
+    for path in notebooks:
         source = nbformat.read(path, as_version=4)
         try:
             cache.match_cache_notebook(source)
             log(f"{path.name}: cached")
-            continue
         except KeyError:
-            pass
-        log(f"{path.name}: executing ...")
-        nb, seconds, error = execute_notebook(path, timeout=timeout)
-        if error:
-            errors.append(f"{path.name}: {error}")
-            log(f"{path.name}: FAILED after {seconds:.0f} s: {error}")
-            continue
-        cache.cache_notebook_bundle(CacheBundleIn(_outputs_into(source, nb), str(path.resolve()),
-                                                  data={"execution_seconds": seconds}),
-                                    check_validity=False, overwrite=True)
-        log(f"{path.name}: executed in {seconds:.0f} s")
-    return errors
+            todo.append((path, source))
+    todo_paths = {path for path, _ in todo}
+    sources = dict(todo)
+
+    def run_group(paths):  # a group's notebooks one after the other (one reads another's results)
+        return [(path, *execute_notebook(path, timeout)) for path in paths]
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        running = []
+        for group in run_groups(notebooks):
+            group = [p for p in group if p in todo_paths]
+            if group:
+                log(", ".join(p.name for p in group) + ": executing ...")
+                running.append(pool.submit(run_group, group))
+        for future in as_completed(running):
+            for path, nb, seconds, error in future.result():
+                if error:
+                    errors.append(f"{path.name}: {error}")
+                    log(f"{path.name}: FAILED after {seconds:.0f} s: {error}")
+                    continue
+                cache.cache_notebook_bundle(CacheBundleIn(_outputs_into(sources[path], nb), str(path.resolve()),
+                                                          data={"execution_seconds": seconds}),
+                                            check_validity=False, overwrite=True)
+                log(f"{path.name}: executed in {seconds:.0f} s")
+    return sorted(errors)

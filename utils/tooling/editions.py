@@ -180,6 +180,18 @@ def _colab_links(source: str, branch: str, owner_repo: str | None = None) -> str
     return _COLAB_LINK.sub(lambda m: f"{m[1]}{owner_repo or m[2]}/blob/{branch}/", source)
 
 
+_COLAB_REF = re.compile(r'("COURSE_REF", )"[^"]+"')
+
+
+def colab_cell_ref(source: str, ref: str) -> str:
+    """The Colab cell ``source`` cloning ``ref`` (a branch or a tag): the notebook and its helpers then
+    come from the same version of the course."""
+    if not _COLAB_REF.search(source):
+        raise ValueError("the Colab cell has no COURSE_REF setting: every notebook's first code cell clones "
+                         "`--branch {REF}` with REF = os.environ.get(\"COURSE_REF\", \"<ref>\")")
+    return _COLAB_REF.sub(rf'\g<1>"{ref}"', source)
+
+
 def student_notebook(nb, branch: str = "student"):
     """The student edition of one notebook (an ``nbformat`` node or dict; the input is not changed)."""
     pairs = check_pairs(nb)
@@ -198,6 +210,8 @@ def student_notebook(nb, branch: str = "student"):
             source = source.rstrip() + f"\n\nraise NotImplementedError(\"{message}\")  {RAISE_MARK}\n"
         if cell["cell_type"] == "markdown":
             source = _colab_links(source, branch)
+        elif "google.colab" in source:
+            source = colab_cell_ref(source, branch)
         cell["source"] = source
         cells.append(cell)
     nb["cells"] = cells
@@ -277,7 +291,9 @@ def notebook_slice(nb, index: int):
 
 
 def repository_setting(root: Path = ROOT) -> tuple[str, str]:
-    """``(url, branch)`` of the course's repository: ``repository`` in ``_config.yml``, the one setting."""
+    """``(url, branch)`` of the course's repository: ``repository`` in ``_config.yml``, the one setting.
+    ``branch`` may be a branch or a tag: the Colab links open the notebooks there, and the notebooks'
+    first cell clones the course from there, so that a notebook and its helpers never drift apart."""
     import yaml
 
     config = yaml.safe_load((Path(root) / "_config.yml").read_text())["repository"]
@@ -287,8 +303,9 @@ def repository_setting(root: Path = ROOT) -> tuple[str, str]:
 def apply_repository_setting(notebooks=None, root: Path = ROOT) -> list[Path]:
     """Rewrite every notebook's Colab link and first cell to the repository of ``_config.yml``.
 
-    Run after changing ``repository.url`` (``python -m utils repository``); returns the notebooks
-    that changed. Only the repository's address and branch in those two places are replaced.
+    Run after changing ``repository.url`` or ``repository.branch`` (``python -m utils repository``);
+    returns the notebooks that changed. Only the repository's address and ref in those two places
+    are replaced: the Colab link's branch, and the first cell's repository and the ref it clones.
     """
     import nbformat
 
@@ -303,6 +320,7 @@ def apply_repository_setting(notebooks=None, root: Path = ROOT) -> list[Path]:
                 cell.source = _colab_links(cell.source, branch, owner_repo)
             elif "google.colab" in cell.source:
                 cell.source = re.sub(r'("COURSE_REPOSITORY", )"[^"]+"', rf'\g<1>"{url}"', cell.source)
+                cell.source = colab_cell_ref(cell.source, branch)
         if [c.source for c in nb.cells] != before:
             nbformat.write(nb, path)
             changed.append(path)

@@ -1,6 +1,6 @@
 """Run every notebook in full mode, one at a time, and tabulate runtime, memory and results.
 
-``make benchmark`` (or ``python -m utils.benchmark [NOTEBOOK ...]``) writes
+``make benchmark`` (or ``python -m utils benchmark [NOTEBOOK ...]``) writes
 ``results/benchmark.json`` (this run) and, in full mode, the course's record of every
 notebook: ``book/benchmark.json`` (committed), the book page ``book/benchmark.md`` and the
 measured column of the README's notebook table, all three from the same rows.  Naming
@@ -15,17 +15,15 @@ import argparse
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RECORD = ROOT / "book" / "benchmark.json"
 PAGE = ROOT / "book" / "benchmark.md"
-README = ROOT / "README.md"
 BUDGET_S = {"full": 300, "fast": 60}
 BUDGET_MB = 4096
 
@@ -81,11 +79,11 @@ class TreeMemoryMonitor:
 
 
 def execute(notebook: Path, timeout: int = 600) -> dict:
-    """Execute one notebook in this process (:func:`utils.execution.execute_notebook`); the peak
+    """Execute one notebook in this process (:func:`utils.tooling.execution.execute_notebook`); the peak
     memory of its process tree is measured.
 
     Returns ``{"ok", "wall_s", "peak_mb", "error"}``. Meant to run in a fresh process
-    (``python -m utils.benchmark --one NOTEBOOK``) so that the tree belongs to this notebook.
+    (``python -m utils.tooling.benchmark --one NOTEBOOK``) so that the tree belongs to this notebook.
     """
     from .execution import execute_notebook
 
@@ -97,7 +95,7 @@ def execute(notebook: Path, timeout: int = 600) -> dict:
 
 def _run_in_subprocess(notebook: Path, fast: bool) -> dict:
     env = {**os.environ, "COURSE_FAST": "1" if fast else "0"}
-    proc = subprocess.run([sys.executable, "-m", "utils.benchmark", "--one", str(notebook)],
+    proc = subprocess.run([sys.executable, "-m", "utils.tooling.benchmark", "--one", str(notebook)],
                           capture_output=True, text=True, env=env, cwd=ROOT)
     try:
         return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -105,16 +103,38 @@ def _run_in_subprocess(notebook: Path, fast: bool) -> dict:
         return {"ok": False, "wall_s": None, "peak_mb": None, "error": proc.stderr.strip()[-500:]}
 
 
-def _markdown(rows: list[dict], mode: str, machine: str) -> str:
+def environment(root: Path = ROOT) -> dict:
+    """Where a row was measured: ``machine`` (architecture and processor), ``cores`` (those this process
+    may use: its CPU affinity, not the machine's count), ``threads`` (the course's thread policy for the
+    notebooks, :func:`utils.configure_threads`) and ``commit`` (the course's git commit, ``+`` if changed)."""
+    from ..config import available_cores, default_threads
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=root, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        commit += "+" if dirty else ""
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    processor = platform.processor() or platform.machine()
+    return {"machine": f"{platform.machine()}, {processor}" if processor != platform.machine() else processor,
+            "cores": available_cores(), "threads": default_threads(), "commit": commit}
+
+
+def _markdown(rows: list[dict], mode: str) -> str:
     lines = [
         "# Benchmark: runtime, memory and results of every notebook",
         "",
-        f"Written by `make benchmark` on {machine}, each notebook run alone in **{mode} mode**. Budgets: "
+        f"Written by `make benchmark`, each notebook run alone in **{mode} mode**. Budgets: "
         f"{BUDGET_S[mode]} s and {BUDGET_MB} MB per notebook on 2 CPU cores. The results are the numbers "
-        "each notebook records with `utils.record_result` after its closing checks pass.",
+        "each notebook records with `utils.record_result` after its closing checks pass. Each row says "
+        "where and when it was measured: the machine, the cores the run could use, the threads of the "
+        "course's thread policy, and the course's commit (`+`: with uncommitted changes).",
         "",
-        "| notebook | status | measured | wall time [s] | peak memory [MB] | recorded results |",
-        "|---|---|---|---:|---:|---|",
+        "| notebook | status | measured | where (cores, threads, commit) | wall time [s] | peak memory [MB] "
+        "| recorded results |",
+        "|---|---|---|---|---:|---:|---|",
     ]
     for r in rows:
         metrics = r.get("metrics") or {}
@@ -122,34 +142,24 @@ def _markdown(rows: list[dict], mode: str, machine: str) -> str:
         status = "ok" if r["ok"] else f"FAILED: {r['error']}"
         if r["ok"] and (r["wall_s"] > BUDGET_S[mode] or r["peak_mb"] > BUDGET_MB):
             status = "over budget"
-        lines.append(f"| `{r['notebook']}` | {status} | {r.get('date', '')} | {r['wall_s']} | {r['peak_mb']} | {shown} |")
+        where = (f"{r.get('machine', 'not recorded')} ({r.get('cores', '?')} cores, {r.get('threads', '?')} "
+                 f"threads, {r.get('commit', '?')})")
+        lines.append(f"| `{r['notebook']}` | {status} | {r.get('date', '')} | {where} | {r['wall_s']} | "
+                     f"{r['peak_mb']} | {shown} |")
     return "\n".join(lines) + "\n"
-
-
-def readme_with_measured(text: str, rows: list[dict]) -> str:
-    """The README with the last column of its notebook table ("measured on 2 cores") set from ``rows``."""
-    seconds = {r["notebook"]: r["wall_s"] for r in rows if r["ok"]}
-    out = []
-    for line in text.splitlines(keepends=True):
-        cells = line.rstrip("\n").split(" | ")
-        name = cells[0].removeprefix("| `").removesuffix(".ipynb`") if line.startswith("| `") else None
-        if name in seconds:
-            cells[-1] = f"{seconds[name]:.0f} s |"
-            line = " | ".join(cells) + "\n"
-        out.append(line)
-    peak_gb = max((r["peak_mb"] for r in rows if r["ok"]), default=0) / 1024
-    return re.sub(r"peak memory at most [0-9.]+ GB", f"peak memory at most {peak_gb:.1f} GB", "".join(out))
 
 
 def merged_rows(previous: dict | None, rows: list[dict], mode: str) -> list[dict]:
     """The rows of ``previous`` (a record of the same mode) with those of ``rows`` replacing them, by name."""
     kept = previous["notebooks"] if previous and previous.get("mode") == mode else []
+    if previous and "machine" in previous:  # a record from before rows said where they were measured
+        kept = [{"machine": previous["machine"], **row} for row in kept]
     by_name = {r["notebook"]: r for r in [*kept, *rows]}  # a new row replaces the old one of its notebook
     return [by_name[name] for name in sorted(by_name)]
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m utils.benchmark", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m utils benchmark", description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: every notebooks/*.ipynb")
     parser.add_argument("--fast", action="store_true", help="run in fast mode (COURSE_FAST=1)")
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
@@ -158,34 +168,35 @@ def main(argv=None) -> int:
         print(json.dumps(execute(args.one.resolve())))
         return 0
 
+    from ..results import results_dir
     from .execution import course_notebooks
-    from .results import results_dir
 
     mode = "fast" if args.fast else "full"
     notebooks = args.notebooks or course_notebooks()
-    rows, today = [], time.strftime("%Y-%m-%d")
+    rows, today, where = [], time.strftime("%Y-%m-%d"), environment()
     for nb in notebooks:
         nb = Path(nb).resolve()
         result_file = results_dir() / f"{nb.stem}.json"
         result_file.unlink(missing_ok=True)  # never report a stale number
         print(f"{nb.name}: running in {mode} mode ...", flush=True)
-        row = {"notebook": nb.stem, "date": today, **_run_in_subprocess(nb, args.fast)}
+        row = {"notebook": nb.stem, "date": today, **where, **_run_in_subprocess(nb, args.fast)}
         row["metrics"] = json.loads(result_file.read_text())["metrics"] if result_file.exists() else None
         if row["ok"] and row["metrics"] is None:
             row["ok"], row["error"] = False, "ran, but recorded no results (utils.record_result)"
         print(f"    {'ok' if row['ok'] else 'FAILED'}  {row['wall_s']} s  {row['peak_mb']} MB  {row['error'] or ''}")
         rows.append(row)
-    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores"
     out = results_dir() / "benchmark.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"mode": mode, "machine": machine, "notebooks": rows}, indent=2) + "\n")
+    out.write_text(json.dumps({"mode": mode, "notebooks": rows}, indent=2) + "\n")
     print(f"wrote {out}")
     if mode == "full":  # the course's record: every notebook's latest full-mode measurement
+        from .course import sync
+
         previous = json.loads(RECORD.read_text()) if RECORD.exists() else None
         record = merged_rows(previous, rows, mode)
-        RECORD.write_text(json.dumps({"mode": mode, "machine": machine, "notebooks": record}, indent=2) + "\n")
-        PAGE.write_text(_markdown(record, mode, machine))
-        README.write_text(readme_with_measured(README.read_text(), record))
+        RECORD.write_text(json.dumps({"mode": mode, "notebooks": record}, indent=2) + "\n")
+        PAGE.write_text(_markdown(record, mode))
+        sync()  # the README's measured column comes from the record
         print(f"wrote {RECORD.relative_to(ROOT)}, {PAGE.relative_to(ROOT)} and the measured column of README.md")
     return 0 if all(r["ok"] for r in rows) else 1
 

@@ -42,8 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import jets as jet_tools
-from .storage import cache_dir, data_dir, load_npz, save_npz, sha256, write_manifest_entry
+from .. import jets as jet_tools
+from ..storage import cache_dir, data_dir, load_npz, save_npz, sha256, write_manifest_entry
 
 # What the stored tau1..3 mean (recorded with every sample file in the manifest).
 NSUBJETTINESS = ("utils.jets.nsubjettiness_taus: exclusive-kT axes (FastJet, E-scheme, no beam distance) of the jet's "
@@ -293,7 +293,7 @@ def _generate_jets(pythia8mc, pythia, spec: dict, n_events: int) -> dict:
                 continue
             if tops is not None:
                 dr = cuts["top_match_dr"]
-                near = lambda eta_phi: jet_tools.delta_r(jet.eta(), jet.phi_std(), *eta_phi) < dr  # noqa: E731
+                near = lambda eta_phi, jet=jet, dr=dr: jet_tools.delta_r(jet.eta(), jet.phi_std(), *eta_phi) < dr  # noqa: E731
                 if not any(near(top) and all(near(q) for q in quarks) for top, quarks in tops):
                     continue
             constituents.append(_relative_constituents(jet, max_c))
@@ -437,7 +437,7 @@ def merge_chunks(sample: str, events: int, seed: int, cache_dir: Path) -> tuple[
         "seed": seed,
         "events_requested": events,
         "events_per_chunk": spec["events_per_chunk"],
-        "chunk_seeds": "utils.generate.chunk_seed(seed, sample, chunk)",
+        "chunk_seeds": "utils.tooling.generate.chunk_seed(seed, sample, chunk)",
         "versions": json.loads(chunk_versions.pop()),
         "n_generated": int(merged["n_generated"]),
     }
