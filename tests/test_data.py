@@ -52,7 +52,7 @@ def test_manifest_lists_every_file_with_checksum_and_settings():
 
 @pytest.mark.slow
 def test_every_shipped_file_matches_its_checksum():
-    assert data.verify(verbose=False), "run `python -m utils.data verify` to see which file is off"
+    assert data.verify(verbose=False), "run `python -m utils verify` to see which file is off"
 
 
 def test_top_tagging_splits_sizes_and_shapes(top):

@@ -16,7 +16,7 @@ changes:
   are clustered with FastJet).
 
 Such files are large (1.2M training jets): train on them with :func:`iterate`, which streams.
-The command line is ``python -m utils`` (``python -m utils.data`` is an alias).
+The command line is ``python -m utils`` (:mod:`utils.tooling.cli`).
 """
 from __future__ import annotations
 
