@@ -11,7 +11,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 # Where the torch wheel comes from. The default is PyTorch's index of CPU-only wheels (a plain
 # `pip install torch` on Linux pulls the CUDA build, several GB); where that index cannot be
-# reached, the default index is tried instead (some mirrors serve the CPU build there).
+# reached (asked once, before pip would retry it for every dependency), the default index is tried
+# instead (some mirrors serve the CPU build there).
 # For a GPU machine: make setup TORCH_INDEX=https://download.pytorch.org/whl/cu128
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_VERSION := 2.13.0
@@ -45,7 +46,8 @@ help:
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -U pip
-	$(BIN)/python -m pip install -q --timeout 15 --retries 1 torch==$(TORCH_VERSION) --index-url $(TORCH_INDEX) \
+	$(BIN)/python -c "import urllib.request as u; u.urlopen('$(TORCH_INDEX)/torch/', timeout=10)" 2>/dev/null \
+	  && $(BIN)/python -m pip install -q --timeout 15 --retries 1 torch==$(TORCH_VERSION) --index-url $(TORCH_INDEX) \
 	  || { echo "$(TORCH_INDEX) not reachable: torch from the default index"; \
 	       $(BIN)/python -m pip install -q torch==$(TORCH_VERSION); }
 	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e ".[$(EXTRAS)]"
@@ -99,7 +101,8 @@ sync: setup
 lock:
 	rm -rf _build/lock && $(PYTHON) -m venv _build/lock
 	_build/lock/bin/python -m pip install -q -U pip
-	_build/lock/bin/python -m pip install -q --timeout 15 --retries 1 torch==$(TORCH_VERSION) --index-url $(TORCH_INDEX) \
+	_build/lock/bin/python -c "import urllib.request as u; u.urlopen('$(TORCH_INDEX)/torch/', timeout=10)" 2>/dev/null \
+	  && _build/lock/bin/python -m pip install -q --timeout 15 --retries 1 torch==$(TORCH_VERSION) --index-url $(TORCH_INDEX) \
 	  || _build/lock/bin/python -m pip install -q torch==$(TORCH_VERSION)
 	_build/lock/bin/python -m pip install -q -e ".[$(EXTRAS)]"
 	# (torch without its local label: 2.13.0 matches the CPU build here and the default build elsewhere)
