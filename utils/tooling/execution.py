@@ -173,6 +173,17 @@ def _outputs_into(source, executed):
     return merged
 
 
+def _recorded_seconds(root: Path = ROOT) -> dict[str, float]:
+    """Each notebook's full-mode wall time as ``make benchmark`` recorded it (``book/benchmark.json``), or {}."""
+    import json
+
+    record = Path(root) / "book" / "benchmark.json"
+    try:
+        return {r["notebook"]: r["wall_s"] or 0 for r in json.loads(record.read_text())["notebooks"]}
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
 def fill_book_cache(notebooks, cache_dir: Path | None = None, timeout: int = 600, log=print,
                     workers: int = 1) -> list[str]:
     """Execute each notebook that the execution cache does not hold yet, and store the run there.
@@ -203,15 +214,16 @@ def fill_book_cache(notebooks, cache_dir: Path | None = None, timeout: int = 600
     sources = dict(todo)
 
     def run_group(paths):  # a group's notebooks one after the other (one reads another's results)
-        return [(path, *execute_notebook(path, timeout)) for path in paths]
+        done = []
+        for path in paths:
+            log(f"{path.name}: executing ...")
+            done.append((path, *execute_notebook(path, timeout)))
+        return done
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        running = []
-        for group in run_groups(notebooks):
-            group = [p for p in group if p in todo_paths]
-            if group:
-                log(", ".join(p.name for p in group) + ": executing ...")
-                running.append(pool.submit(run_group, group))
+    groups = [[p for p in group if p in todo_paths] for group in run_groups(notebooks)]
+    groups = sorted(filter(None, groups), key=lambda g: -sum(_recorded_seconds().get(p.stem, 0) for p in g))
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:  # the longest groups first
+        running = [pool.submit(run_group, group) for group in groups]
         for future in as_completed(running):
             for path, nb, seconds, error in future.result():
                 if error:
