@@ -100,6 +100,14 @@ def test_setup_applies_the_thread_policy_before_torch(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_speak_to_students_not_to_developers(path):
+    # conventions: say what a number must reach and why, never "the issue" or "the ticket"
+    text = "\n".join(_source(c) for c in _cells(path))
+    found = re.findall(r".{0,40}\b(?:issue|ticket)s?\b.{0,40}", text, re.I)
+    assert not found, f"development words a student should not see: {found}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_no_unsourced_literature_numbers(path):
     text = path.read_text()
     assert "0.967" not in text, "the 'jet mass + N-subjettiness: AUC 0.967' row has no exact source (issue 14)"
