@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from utils.tooling.environment import exact_pins, read_lock, requirement_name
+
 ROOT = Path(__file__).resolve().parent.parent
 try:
     import tomllib
@@ -12,21 +14,7 @@ except ModuleNotFoundError:  # Python 3.10
     tomllib = pytest.importorskip("tomli")
 
 
-def _name(requirement: str) -> str:
-    return re.split(r"[<>=!~\[ ;]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
-
-
-def _pins(lines) -> dict:
-    out = {}
-    for line in lines:
-        line = line.split("#")[0].strip()
-        if "==" in line and not line.startswith("-"):
-            name, version = line.split("==")
-            out[_name(name)] = version.strip()
-    return out
-
-
-CONSTRAINTS = _pins((ROOT / ".ci" / "constraints.txt").read_text().splitlines())
+CONSTRAINTS = read_lock(ROOT)
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 
 
@@ -38,15 +26,15 @@ def _declared():
 
 
 def test_every_declared_package_is_locked():
-    missing = [d for d in _declared() if _name(d) not in CONSTRAINTS]
+    missing = [d for d in _declared() if requirement_name(d) not in CONSTRAINTS]
     assert not missing, f"add these to .ci/constraints.txt (pip freeze): {missing}"
 
 
 def test_locked_versions_satisfy_the_declared_ranges():
     from packaging.requirements import Requirement
 
-    bad = [f"{r} but locked {CONSTRAINTS[_name(r)]}" for r in _declared()
-           if not Requirement(r).specifier.contains(CONSTRAINTS[_name(r)], prereleases=True)]
+    bad = [f"{r} but locked {CONSTRAINTS[requirement_name(r)]}" for r in _declared()
+           if not Requirement(r).specifier.contains(CONSTRAINTS[requirement_name(r)], prereleases=True)]
     assert not bad, bad
 
 
@@ -54,11 +42,11 @@ def test_locked_versions_satisfy_the_declared_ranges():
 def test_conda_environments_pin_the_locked_versions(path):
     env = yaml.safe_load((ROOT / path).read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    pins = _pins(pip)
+    pins = exact_pins(pip)
     assert pins, f"{path} pins nothing"
     differ = {k: (v, CONSTRAINTS.get(k)) for k, v in pins.items() if CONSTRAINTS.get(k) != v}
     assert not differ, f"{path} and .ci/constraints.txt disagree: {differ}"
-    runtime = {_name(d) for d in PYPROJECT["dependencies"]}
+    runtime = {requirement_name(d) for d in PYPROJECT["dependencies"]}
     assert runtime <= set(pins), f"{path} lacks {sorted(runtime - set(pins))}"
     assert any("whl/cpu" in line for line in pip if isinstance(line, str)), "CPU torch index missing"
 
@@ -83,7 +71,7 @@ def test_lower_bounds_cover_what_the_code_calls(feature, package, minimum):
                if p.name != "test_environment.py"]
     if not any(feature in p.read_text() for p in sources):
         pytest.skip(f"nothing calls {feature} any more")
-    spec = next(Requirement(d).specifier for d in PYPROJECT["dependencies"] if _name(d) == package)
+    spec = next(Requirement(d).specifier for d in PYPROJECT["dependencies"] if requirement_name(d) == package)
     floor = min((Version(s.version) for s in spec if s.operator in (">=", "==")), default=None)
     assert floor is not None and floor >= Version(minimum), f"{package} must require >= {minimum}: {spec}"
 

@@ -37,11 +37,6 @@ def _parse_shard(text: str) -> tuple[int, int]:
     return k, n
 
 
-def _list() -> int:
-    data.list_datasets()
-    return 0
-
-
 def main(argv=None, prog: str = "python -m utils") -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
@@ -84,7 +79,8 @@ def main(argv=None, prog: str = "python -m utils") -> int:
     args = parser.parse_args(argv)
 
     if args.command == "list":
-        return _list()
+        data.list_datasets()
+        return 0
     if args.command == "verify":
         good = storage.verify()
         if not good:

@@ -214,7 +214,7 @@ def _notebook_with_footer(path: Path, text: str) -> str | None:
     return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def expected_files(root: Path = ROOT, map_path: Path | None = None) -> dict[Path, str | bytes]:
+def expected_files(root: Path = ROOT) -> dict[Path, str | bytes]:
     """Every file ``sync`` writes, with the content it writes (only the notebooks whose footer changes)."""
     import tempfile
 

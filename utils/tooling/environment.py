@@ -23,15 +23,21 @@ def requirement_name(requirement: str) -> str:
     return re.split(r"[<>=!~\[ ;]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
 
 
-def read_lock(root: Path = ROOT) -> dict[str, str]:
-    """``{package name: exact version}`` from the lock."""
+def exact_pins(lines) -> dict[str, str]:
+    """``{package name: exact version}`` of the ``name==version`` lines among ``lines`` (a lock's, or
+    the pip section of a conda environment); comments and options (``-e .``, ``--extra-index-url``) are skipped."""
     pins = {}
-    for line in (Path(root) / LOCK).read_text().splitlines():
+    for line in lines:
         line = line.split("#")[0].strip()
         if "==" in line and not line.startswith("-"):
             name, version = line.split("==")
             pins[requirement_name(name)] = version.strip()
     return pins
+
+
+def read_lock(root: Path = ROOT) -> dict[str, str]:
+    """``{package name: exact version}`` from the lock."""
+    return exact_pins((Path(root) / LOCK).read_text().splitlines())
 
 
 def student_packages(root: Path = ROOT) -> list[str]:
@@ -47,8 +53,8 @@ def student_packages(root: Path = ROOT) -> list[str]:
 
 def conda_environment(root: Path = ROOT, binder: bool = False) -> str:
     """The text of ``environment.yml`` (``binder=False``) or ``.binder/environment.yml``, pinned from the lock."""
-    pins = read_lock(root)
-    missing = [name for name in student_packages(root) if name not in pins]
+    pins, packages = read_lock(root), student_packages(root)
+    missing = [name for name in packages if name not in pins]
     if missing:
         raise ValueError(f"{LOCK} lacks {missing}: regenerate it with `make lock`")
     if binder:
@@ -62,7 +68,7 @@ def conda_environment(root: Path = ROOT, binder: bool = False) -> str:
     head.append(f"# Written by `python -m utils sync` from the lock, {LOCK} (`make lock`); do not edit.")
     lines = head + ["name: mlpp-course", "channels:", "  - conda-forge", "dependencies:", "  - python=3.11",
                     "  - pip", "  - pip:", f"      - {CPU_INDEX}"]
-    lines += [f"      - {name}=={pins[name]}" for name in student_packages(root)]
+    lines += [f"      - {name}=={pins[name]}" for name in packages]
     if not binder:
         lines.append("      - -e .")
     return "\n".join(lines) + "\n"
