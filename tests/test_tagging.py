@@ -42,3 +42,19 @@ def test_boosted_trees_learn_a_shifted_feature():
     from utils.metrics import auc
 
     assert auc(test["label"], clf.decision_function(feature_matrix(test, ["x", "noise"]))) > 0.8
+
+
+def test_a_rejection_from_few_passing_jets_is_quoted_with_its_interval():
+    # 9 QCD jets pass at eps_S = 0.3: the bootstrap distribution of 1/eps_B is skewed, so the summary
+    # keeps its 16-84 % interval and the printed line quotes it instead of a symmetric error
+    rng = np.random.default_rng(3)
+    n = 3000
+    labels = np.r_[np.zeros(n), np.ones(n)].astype(int)
+    scores = np.r_[rng.normal(0, 1, n), rng.normal(2.2, 1, n)]
+    out = tagging.summarize_tagger(labels, scores, n_resamples=200, eps_s_points=(0.3,))
+    assert out["n_background_pass_03"] < tagging.FEW_PASSING
+    low, high = out["rejection_03_low"], out["rejection_03_high"]
+    assert low < out["rejection_03"] < high
+    assert high - out["rejection_03"] > out["rejection_03"] - low  # skewed towards large rejections
+    text = tagging.format_summary("few", out)
+    assert "[16-84 %:" in text and "QCD jets pass" in text and "+-" not in text.split("AUC")[1].split(",", 1)[1]

@@ -394,7 +394,7 @@ def nsubjettiness_taus(constituents, r0: float, n_max: int = 3, backend: str = "
 
 
 def cluster_order(constituents, n_out: int | None = None):
-    """The clustering-history order of each jet's constituents (Louppe et al., arXiv:1711.09059).
+    """The clustering-history order of each jet's constituents (the substructure ordering of Egan et al., arXiv:1711.09059).
 
     The real constituents of a jet are clustered with Cambridge/Aachen (FastJet, E-scheme,
     massless, in the jet's frame) into one jet; the clustering tree is then walked depth first

@@ -57,8 +57,10 @@ def summarize_tagger(labels, scores, n_resamples: int = 200, seed: int = 0,
     -------
     dict with ``auc``, ``auc_err`` and, for each ``eps_s`` in ``eps_s_points`` (0.5 -> ``05``),
     ``rejection_05``, ``rejection_05_err``, ``n_background_pass_05`` (QCD test jets passing the
-    cut: the rejection is measured on that many jets; below about 20 it is a rough estimate);
-    a rejection no test background passes at is ``inf`` with error ``nan``.
+    cut: the rejection is measured on that many jets; below about 20 it is a rough estimate),
+    and ``rejection_05_low``/``rejection_05_high``, the central 68 % (16-84 %) bootstrap interval,
+    which is the honest error bar when few jets pass (the distribution of 1/eps_B is then skewed);
+    a rejection no test background passes at is ``inf`` with error and interval ``nan``.
     """
     from .metrics import auc, bootstrap, rejection_at, roc_curve
 
@@ -77,15 +79,31 @@ def summarize_tagger(labels, scores, n_resamples: int = 200, seed: int = 0,
             res = bootstrap(lambda y, s, eps_s=eps_s: rejection_at(y, s, eps_s), labels, scores, n_resamples=n_resamples,
                             seed=seed, stratify=labels)
             out[f"rejection_{tag}"], out[f"rejection_{tag}_err"] = value, res["std"]
+            out[f"rejection_{tag}_low"], out[f"rejection_{tag}_high"] = res["low"], res["high"]
         else:
             out[f"rejection_{tag}"], out[f"rejection_{tag}_err"] = value, float("nan")
+            out[f"rejection_{tag}_low"] = out[f"rejection_{tag}_high"] = float("nan")
     return out
 
 
+FEW_PASSING = 20  # fewer QCD test jets passing than this: quote the rejection with its 16-84 % interval
+
+
 def format_summary(name: str, summary: dict) -> str:
-    """One line for printing: ``name: AUC 0.9812 +- 0.0008, 1/eps_B = 250 +- 30 (eps_S = 0.5), ...``."""
+    """One line for printing: ``name: AUC 0.9812 +- 0.0008, 1/eps_B = 250 +- 30 (eps_S = 0.5), ...``.
+
+    A rejection measured on fewer than :data:`FEW_PASSING` passing QCD jets is quoted with its
+    16-84 % bootstrap interval instead of a symmetric error:
+    ``1/eps_B = 1570 [16-84 %: 890, 3140] (eps_S = 0.3, 9 QCD jets pass)``.
+    """
     parts = [f"{name}: AUC {summary['auc']:.4f} +- {summary['auc_err']:.4f}"]
-    for key in sorted(k for k in summary if k.startswith("rejection_") and not k.endswith("_err")):
+    for key in sorted(k for k in summary if k.startswith("rejection_") and k.count("_") == 1):
         tag = key.split("_")[1]
-        parts.append(f"1/eps_B = {summary[key]:.0f} +- {summary[key + '_err']:.0f} (eps_S = {tag[0]}.{tag[1:]})")
+        point = f"eps_S = {tag[0]}.{tag[1:]}"
+        n_pass = summary.get(f"n_background_pass_{tag}", float("inf"))
+        if n_pass < FEW_PASSING and f"{key}_low" in summary:
+            parts.append(f"1/eps_B = {summary[key]:.0f} [16-84 %: {summary[key + '_low']:.0f}, "
+                         f"{summary[key + '_high']:.0f}] ({point}, {n_pass:.0f} QCD jets pass)")
+        else:
+            parts.append(f"1/eps_B = {summary[key]:.0f} +- {summary[key + '_err']:.0f} ({point})")
     return ", ".join(parts)
