@@ -53,6 +53,21 @@ def test_constituent_features_shape_and_padding():
         jets.constituent_features(np.zeros((4, 3)))
 
 
+def test_constituent_features_divide_by_the_jet_pt_and_use_the_jet_eta_for_the_energy():
+    c = _random_jets()
+    real = c[..., 0] > 0
+    jet_pt = c[..., 0].sum(axis=1) * 1.25  # as if the constituents passed carried 80 % of each jet's pT
+    jet_eta = np.linspace(-2, 2, len(c))
+    f = jets.constituent_features(c, jet_pt=jet_pt, jet_eta=jet_eta)
+    np.testing.assert_allclose(f[..., 4].sum(axis=1), 0.8, rtol=1e-5)
+    energy = c[..., 0] * np.cosh(jet_eta[:, None] + c[..., 1])  # a massless constituent's energy
+    np.testing.assert_allclose(f[..., 3][real], np.log(energy[real]), rtol=1e-5)
+    with pytest.raises(ValueError, match="one value per jet"):
+        jets.constituent_features(c, jet_pt=jet_pt[:-1])
+    with pytest.raises(ValueError, match="jet_eta"):
+        jets.constituent_features(c, jet_eta=jet_eta[:2])
+
+
 def test_jet_images_are_normalised_centred_and_flipped():
     c = _random_jets(n_jets=20)
     img = jets.jet_images(c, n_pixels=32, half_width=2.0)

@@ -123,30 +123,47 @@ def jet_four_momentum(constituents, jet_eta=0.0, jet_phi=0.0):
     return p4.sum(axis=1)
 
 
-def constituent_features(constituents):
+def constituent_features(constituents, jet_pt=None, jet_eta=None):
     """Per-constituent inputs for sequence and set networks.
 
     Parameters
     ----------
     constituents : array ``(n_jets, n_constituents, 3)`` of (pt [GeV], deta, dphi).
+    jet_pt : ``(n_jets,)`` the jets' pT [GeV], for the momentum fraction.  Pass it whenever
+        ``constituents`` holds only the leading constituents of each jet (the 20 leading ones of a
+        top jet carry a median 79 % of its pT); if None, the scalar sum of the constituents passed
+        is used, which is the jet's pT only if every constituent is passed.
+    jet_eta : ``(n_jets,)`` the jets' pseudorapidity, for the energy.  If None, the energy is the
+        one the constituent would have with its jet at eta = 0 (``pt cosh(deta)``), which on
+        narrow jets is nearly ``pt``: a near copy of ``log pt`` (correlation 0.9993 on top jets).
 
     Returns
     -------
     array ``(n_jets, n_constituents, 5)`` float32 with, per constituent,
-    ``deta``, ``dphi``, ``log(pt / GeV)``, ``log(E / GeV)``, ``pt / pt_jet``;
-    padded entries are all zero.  ``pt_jet`` is the scalar sum of constituent pt.
+    ``deta``, ``dphi``, ``log(pt / GeV)``, ``log(E / GeV)`` with ``E = pt cosh(jet_eta + deta)``
+    (massless), ``pt / jet_pt``; padded entries are all zero.
     """
     c = _check_constituents(constituents).astype(np.float64)
     pt, deta, dphi = c[..., 0], c[..., 1], c[..., 2]
     mask = pt > 0
     safe_pt = np.where(mask, pt, 1.0)
-    # E of a massless particle at pseudorapidity eta: pt cosh(eta); the jet eta cancels in
-    # comparisons within a jet, and relative eta keeps the features boost-invariant along z.
-    energy = safe_pt * np.cosh(deta)
-    pt_sum = pt.sum(axis=1, keepdims=True)
-    features = np.stack(
-        [deta, dphi, np.log(safe_pt), np.log(energy), pt / np.where(pt_sum > 0, pt_sum, 1.0)], axis=-1
-    )
+
+    def per_jet(values, name):
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != (len(c),):
+            raise ValueError(f"{name} must have shape ({len(c)},), one value per jet; got {values.shape}")
+        return values
+
+    if jet_pt is None:
+        total = pt.sum(axis=1)
+    else:
+        total = per_jet(jet_pt, "jet_pt")
+        if np.any(total[mask.any(axis=1)] <= 0):
+            raise ValueError("jet_pt must be positive for every jet with constituents")
+    total = np.where(total > 0, total, 1.0)[:, None]
+    eta = deta if jet_eta is None else per_jet(jet_eta, "jet_eta")[:, None] + deta
+    energy = safe_pt * np.cosh(eta)
+    features = np.stack([deta, dphi, np.log(safe_pt), np.log(energy), pt / total], axis=-1)
     features[~mask] = 0.0
     return features.astype(np.float32)
 
