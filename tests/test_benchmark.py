@@ -71,3 +71,12 @@ def test_readme_and_benchmark_page_agree_with_the_benchmark_record():
     assert table in benchmark.ROOT.joinpath("README.md").read_text(), "run python -m utils sync"
     for row in record["notebooks"]:
         assert {"machine", "cores", "threads", "commit"} <= set(row), f"{row['notebook']}: where was it measured?"
+
+
+def test_notebooks_are_named_by_path_name_or_number_and_unknown_names_say_what_exists():
+    by_number = benchmark.resolve_notebooks(["13"])
+    assert [p.name for p in by_number] == ["13_bubble_nucleation.ipynb"]
+    assert benchmark.resolve_notebooks(["13_bubble_nucleation"]) == by_number
+    assert benchmark.resolve_notebooks([str(by_number[0])]) == by_number
+    with pytest.raises(ValueError, match="no single notebook matches.*99_nothing.*13_bubble_nucleation"):
+        benchmark.resolve_notebooks(["99_nothing"])

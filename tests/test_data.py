@@ -262,3 +262,26 @@ def test_drell_yan_has_disjoint_train_val_test_splits():
     assert sizes["val"] == sizes["test"] == pytest.approx(0.2 * n_all, abs=1)
     keys = {s: set(zip(p["mu_plus_pt"].tolist(), p["mu_minus_eta"].tolist())) for s, p in parts.items()}
     assert not keys["train"] & keys["val"] and not keys["val"] & keys["test"] and not keys["train"] & keys["test"]
+
+
+def test_ttbar_partons_splits_masses_and_quark_order():
+    from utils import topdecays
+    from utils.metrics import peak_and_width
+
+    _present("ttbar_partons")
+    parts = {s: data.load("ttbar_partons", s) for s in ("train", "val", "test")}
+    sizes = {s: len(p["partons"]) for s, p in parts.items()}
+    n_all = sum(sizes.values())
+    assert n_all == data.read_manifest()["ttbar_partons.npz"]["n_rows"] and n_all >= 90_000
+    assert sizes["val"] == sizes["test"] == pytest.approx(0.2 * n_all, abs=1)
+    keys = {s: set(map(tuple, p["partons"][:, :2].reshape(-1, 6).tolist())) for s, p in parts.items()}
+    assert not keys["train"] & keys["val"] and not keys["val"] & keys["test"]
+    d = parts["val"]
+    assert d["partons"].shape[1:] == (6, 3) and d["partons"].dtype == np.float32
+    assert np.all(d["pdg_id"][:, 0] == 5) and np.all(d["pdg_id"][:, 3] == -5)
+    np.testing.assert_allclose(d["m_w1"], topdecays.reconstructed_masses(d["partons"])[:, 0], rtol=1e-5)
+    # the Breit-Wigner peaks at Pythia's masses, with widths near Pythia's (W 2.085, top 1.4 GeV)
+    w = peak_and_width(np.concatenate([d["m_w1"], d["m_w2"]]), range=(70.4, 90.4), bin_width=0.2)
+    top = peak_and_width(np.concatenate([d["m_t1"], d["m_t2"]]), range=(163.0, 183.0), bin_width=0.2)
+    assert abs(w["peak"] - 80.4) < 0.3 and 1.6 < w["fwhm"] < 2.8, w
+    assert abs(top["peak"] - 173.0) < 0.3 and 1.0 < top["fwhm"] < 2.0, top

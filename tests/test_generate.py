@@ -109,3 +109,24 @@ def test_dijet_chunk_taus_are_utils_jets_on_each_jets_constituents(monkeypatch):
         expected = jets.nsubjettiness_taus(constituents, 1.0, backend="numpy")
         taus = np.stack([chunk[f"jet{j}_tau{i}"] for i in (1, 2, 3)], axis=1)
         np.testing.assert_allclose(taus, expected, rtol=1e-6, atol=1e-9)
+
+
+def test_ttbar_partons_chunk_holds_the_six_decay_quarks_in_order(monkeypatch):
+    # b, up-type q, down-type q' of the top, then of the antitop; their masses are the W and top masses
+    from utils import topdecays
+
+    monkeypatch.setitem(generate.SAMPLES["ttbar_partons"], "events_per_chunk", 300)
+    chunk = generate.generate_chunk("ttbar_partons", seed=4, chunk=0, events=300)
+    partons, ids = chunk["partons"], chunk["pdg_id"]
+    assert partons.shape[1:] == (6, 3) and ids.shape == (len(partons), 6)
+    assert 295 <= len(partons) <= int(chunk["n_generated"]) == 300  # only t -> W s or W d events are dropped
+    assert np.all(ids[:, 0] == 5) and np.all(ids[:, 3] == -5)
+    assert np.all(np.isin(np.abs(ids[:, [1, 4]]), (2, 4))) and np.all(np.isin(np.abs(ids[:, [2, 5]]), (1, 3, 5)))
+    assert np.all(ids[:, 1] * ids[:, 2] < 0) and np.all(ids[:, 4] * ids[:, 5] < 0)  # a quark and an antiquark
+    masses = topdecays.reconstructed_masses(partons)
+    assert abs(np.median(masses[:, :2]) - 80.4) < 0.5 and abs(np.median(masses[:, 2:]) - 173.0) < 0.5
+    # initial-state radiation on: the top pair recoils (its pT is not zero), final-state radiation off
+    p4 = topdecays.four_momenta(partons).sum(axis=1)
+    assert np.median(np.hypot(p4[:, 1], p4[:, 2])) > 10
+    again = generate.generate_chunk("ttbar_partons", seed=4, chunk=0, events=300)
+    np.testing.assert_array_equal(again["partons"], partons)

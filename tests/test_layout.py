@@ -55,7 +55,7 @@ def test_every_course_module_is_what_notebooks_use():
     """A newcomer opening utils/ sees only what the notebooks import (directly, or through a module they import)."""
     code = "\n".join(p.read_text() for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")))
     used = set(re.findall(r"utils\.(\w+)", code)) | set(re.findall(r"from utils import ([\w, ]+)", code))
-    used = {name.strip() for group in used for name in group.split(",")}
+    used = {name.strip().split(" as ")[0] for group in used for name in group.split(",")}  # "from utils import x as y"
     reachable, todo = set(), [m for m in COURSE_MODULES if m in used]
     while todo:
         module = todo.pop()

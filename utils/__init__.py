@@ -36,6 +36,14 @@ Parts III-VI:
 - :mod:`utils.decorrelation`: distance correlation, mass sculpting and its noise floor (11)
 - :mod:`utils.solvers`: networks as trial solutions of differential equations, the shooting method (12, 13)
 
+Parts VIII-IX, modern generators and the field's current tools (17-21):
+
+- :mod:`utils.topdecays`: top-pair decays to six quarks, decay coordinates with Breit-Wigner maps (17)
+- :mod:`utils.lattice`: phi^4 on a lattice: action, local Metropolis, hybrid Monte Carlo, coupling flows (18)
+- :mod:`utils.graphs`: EdgeConv and a Lorentz-equivariant network, Lorentz transformations for tests (19)
+- :mod:`utils.cathode`: a conditional flow as the background model of a weakly supervised search (20)
+- :mod:`utils.scans`: a two-Higgs-doublet model's constraints and samplers of its valid region (21)
+
 The machinery that builds the course (the command line ``python -m utils``, the book, the student
 edition, the benchmark, the generation of the shipped samples) is in :mod:`utils.tooling`; no
 notebook needs it.
@@ -49,12 +57,13 @@ from .results import record_result
 
 __all__ = ["set_seed", "get_device", "fast_mode", "pick", "configure_threads", "record_result",
            "config", "data", "jets", "metrics", "plotting", "training", "results", "solvers", "tagging",
-           "storage", "reference", "images", "sequences", "sets", "anomaly", "generative", "decorrelation"]
+           "storage", "reference", "images", "sequences", "sets", "anomaly", "generative", "decorrelation",
+           "topdecays", "lattice", "graphs", "cathode", "scans"]
 __version__ = "0.1.0"
 
 _SUBMODULES = {"config", "data", "jets", "metrics", "plotting", "training", "results", "solvers", "tooling",
                "tagging", "storage", "reference", "images", "sequences", "sets", "anomaly", "generative",
-               "decorrelation"}
+               "decorrelation", "topdecays", "lattice", "graphs", "cathode", "scans"}
 
 
 def __getattr__(name):

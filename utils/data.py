@@ -31,7 +31,7 @@ from .storage import checked_path, data_dir, load_npz, read_manifest, save_npz, 
 __all__ = ["DATASETS", "REFERENCE_VARIABLES", "data_dir", "reference_dir", "load", "iterate", "dataset_info",
            "list_datasets",
            "verify", "save_npz", "load_npz", "load_reference_top_tagging", "load_reference_lhco", "sha256",
-           "feature_matrix", "TOP_HIGH_LEVEL", "read_manifest"]
+           "feature_matrix", "TOP_HIGH_LEVEL", "read_manifest", "TTBAR_PARTON_MASSES"]
 
 # Which sample files make up each dataset, and which splits it offers.
 DATASETS: dict[str, dict] = {
@@ -50,6 +50,12 @@ DATASETS: dict[str, dict] = {
         "splits": ("train", "val", "test", "all"),
         "description": "pp -> Z/gamma* -> mu+ mu-, 13 TeV, muon (pt, eta, phi) per event",
     },
+    "ttbar_partons": {
+        "files": {"ttbar_partons": 1},
+        "splits": ("train", "val", "test"),
+        "description": "pp -> t tbar -> 6 quarks, 13 TeV, parton level with initial-state radiation, "
+                       "the quarks' (pt, eta, phi) per event",
+    },
 }
 
 # One environment variable per reference dataset: the folder that holds the public files.
@@ -66,6 +72,10 @@ SHUFFLE_SEED = 20221  # fixed: the splits are part of the dataset's definition
 STORED_CONSTITUENTS = reference.TOP_TAGGING_CONSTITUENTS
 
 _PER_CONSTITUENT = ("constituents", "cluster_order")
+
+# The masses (GeV) the six quarks of a ttbar_partons event carry in the reconstructed masses: the b quarks
+# Pythia's 4.8 GeV, the light quarks massless (utils.topdecays uses the same, for true and generated events).
+TTBAR_PARTON_MASSES = (4.8, 0.0, 0.0, 4.8, 0.0, 0.0)
 
 
 def _check_name(name: str) -> dict:
@@ -151,6 +161,14 @@ def _with_derived(name: str, out: dict) -> dict:
         mu_m = to_cartesian(out["mu_minus_pt"], out["mu_minus_eta"], out["mu_minus_phi"], 0.10566)
         out["m_mumu"] = invariant_mass(mu_p, mu_m).astype(np.float32)
         out["pt_mumu"] = to_ptetaphim(mu_p + mu_m)[0].astype(np.float32)
+    elif name == "ttbar_partons":
+        from .jets import invariant_mass, to_cartesian
+
+        q = out["partons"].astype(np.float64)
+        p4 = to_cartesian(q[..., 0], q[..., 1], q[..., 2], np.asarray(TTBAR_PARTON_MASSES))
+        for key, rows in (("m_w1", (1, 2)), ("m_w2", (4, 5)), ("m_t1", (0, 1, 2)), ("m_t2", (3, 4, 5))):
+            out[key] = invariant_mass(*(p4[:, i] for i in rows)).astype(np.float32)
+        out["pdg_id"] = out["pdg_id"].astype(np.int64)
     return out
 
 
@@ -208,11 +226,11 @@ def load(name: str, split: str | None = None, max_events: int | None = None,
 
     Parameters
     ----------
-    name : ``"top_tagging"``, ``"dijet_anomaly"`` or ``"drell_yan"`` (see ``DATASETS``).
+    name : ``"top_tagging"``, ``"dijet_anomaly"``, ``"drell_yan"`` or ``"ttbar_partons"`` (see ``DATASETS``).
     split : ``"train"``/``"val"``/``"test"`` for top_tagging (60/20/20 %, default
         ``"train"``); ``"all"``/``"background"``/``"signal"`` for dijet_anomaly (default
         ``"all"``); ``"train"``/``"val"``/``"test"``/``"all"`` for drell_yan (60/20/20 %, default
-        ``"train"``).
+        ``"train"``); ``"train"``/``"val"``/``"test"`` for ttbar_partons (60/20/20 %, default ``"train"``).
     max_events : keep only the first ``max_events`` rows (the course's rows are shuffled, so
         classes stay mixed; the reference files are read in file order); for fast mode.
     constituents : False skips the top-tagging constituents (most of the memory: 1.2 kB a
@@ -235,6 +253,11 @@ def load(name: str, split: str | None = None, max_events: int | None = None,
     jet: ``m_j1``, ``m_j2``, ``delta_m``, ``tau21_j1``, ``tau21_j2``, ``tau32_j1``, ``tau32_j2``;
     ``label`` (1 = W' signal).
     For **drell_yan**: ``mu_plus_pt/eta/phi``, ``mu_minus_pt/eta/phi``, ``m_mumu``, ``pt_mumu``.
+    For **ttbar_partons**: ``partons`` ``(n, 6, 3)`` float32, the (pt [GeV], eta, phi) of the top's
+    b, q (up-type quark of the W decay), q' (down-type), then the antitop's
+    (:data:`utils.topdecays.QUARK_NAMES`); ``pdg_id`` ``(n, 6)`` their PDG codes; the reconstructed
+    masses ``m_w1``, ``m_w2``, ``m_t1``, ``m_t2`` [GeV] (quark masses :data:`TTBAR_PARTON_MASSES`: b quarks
+    4.8 GeV, light quarks massless, as :func:`utils.topdecays.reconstructed_masses`).
 
     If the dataset's reference variable is set (:func:`reference_dir`), the same keys come
     from the public files (see the module's docstring).
@@ -264,6 +287,8 @@ def load(name: str, split: str | None = None, max_events: int | None = None,
             rows = _permuted_slice(n, SPLIT_FRACTIONS[split], salt)
         elif name == "drell_yan":
             rows = _permuted_slice(n, DRELL_YAN_FRACTIONS[split], salt)
+        elif name == "ttbar_partons":
+            rows = _permuted_slice(n, SPLIT_FRACTIONS[split], salt)
         else:
             rows = np.arange(n)
         part = {k: v[rows] for k, v in arrays.items()}

@@ -158,9 +158,29 @@ def merged_rows(previous: dict | None, rows: list[dict], mode: str) -> list[dict
     return [by_name[name] for name in sorted(by_name)]
 
 
+def resolve_notebooks(names) -> list[Path]:
+    """The notebook files meant by ``names``: paths, or names in ``notebooks/`` given by their stem
+    (``18_lattice_flows``) or number (``18``).  Raises ValueError naming what matches nothing."""
+    folder = ROOT / "notebooks"
+    found, unknown = [], []
+    for name in names:
+        path = Path(name)
+        candidates = [path] if path.suffix == ".ipynb" and path.exists() else \
+            sorted(folder.glob(f"{path.stem}.ipynb")) or sorted(folder.glob(f"{path.stem}_*.ipynb"))
+        if len(candidates) == 1:
+            found.append(candidates[0])
+        else:
+            unknown.append(str(name))
+    if unknown:
+        known = ", ".join(p.stem for p in sorted(folder.glob("[0-9][0-9]_*.ipynb")))
+        raise ValueError(f"no single notebook matches {unknown}: give a path, a name or a number of: {known}")
+    return found
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m utils benchmark", description=__doc__.splitlines()[0])
-    parser.add_argument("notebooks", nargs="*", type=Path, help="default: every notebooks/*.ipynb")
+    parser.add_argument("notebooks", nargs="*", help="paths, names or numbers (18, 18_lattice_flows); "
+                        "default: every notebook of book/course.yml")
     parser.add_argument("--fast", action="store_true", help="run in fast mode (COURSE_FAST=1)")
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -172,7 +192,10 @@ def main(argv=None) -> int:
     from .execution import course_notebooks
 
     mode = "fast" if args.fast else "full"
-    notebooks = args.notebooks or course_notebooks()
+    try:
+        notebooks = resolve_notebooks(args.notebooks) if args.notebooks else course_notebooks()
+    except ValueError as err:
+        parser.error(str(err))
     rows, today, where = [], time.strftime("%Y-%m-%d"), environment()
     for nb in notebooks:
         nb = Path(nb).resolve()

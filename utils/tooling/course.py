@@ -139,10 +139,15 @@ def footer(course: dict, number: str) -> str:
     return f"---\n{NAV_MARK} · " + " · ".join(links)
 
 
+MAP_PARTS_PER_BAND = 5  # parts side by side on the map; more parts continue in a band below
+
+
 def draw_map(course: dict, path: Path) -> Path:
     """Draw the map of the course into ``path`` (SVG, the same bytes every time): one column per part,
     its notebooks from top to bottom, arrows within a part, "after NN" for a prerequisite of an
-    earlier part."""
+    earlier part; at most :data:`MAP_PARTS_PER_BAND` parts side by side, the next ones in a band below."""
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -150,30 +155,37 @@ def draw_map(course: dict, path: Path) -> Path:
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
     columns = _by_part(course)
-    rows = max(len(nbs) for _, nbs in columns)
+    bands = [columns[i: i + MAP_PARTS_PER_BAND] for i in range(0, len(columns), MAP_PARTS_PER_BAND)]
+    band_rows = [max(len(nbs) for _, nbs in band) for band in bands]
+    band_height = [1.45 + 1.05 * rows for rows in band_rows]  # part caption, then the notebooks
+    width = min(len(columns), MAP_PARTS_PER_BAND)
     needs = {nb["number"]: nb["needs"] for nb in course["notebooks"]}
     with matplotlib.rc_context({"svg.hashsalt": "course-map"}):  # stable ids: the same file every time
-        fig, ax = plt.subplots(figsize=(1.58 * len(columns), 1.2 + 1.15 * rows))
-        bottom = -0.45 - 1.05 * (rows - 1) - 0.75
-        ax.set(xlim=(-0.55, len(columns) - 0.45), ylim=(bottom - 0.35, 0.95))
+        fig, ax = plt.subplots(figsize=(1.75 * width, 0.35 + 1.1 * sum(band_height)))
+        bottom = -sum(band_height) - 0.2
+        ax.set(xlim=(-0.55, width - 0.45), ylim=(bottom - 0.25, 0.2))
         ax.axis("off")
-        part_of = {nb["number"]: col for col, (_, nbs) in enumerate(columns) for nb in nbs}
-        where = {}
-        for col, (part, notebooks) in enumerate(columns):
-            colour = part["colour"]
-            caption = f"{part['id']} · {part['title']}".replace(" · ", "\n", 1).replace(" for ", "\nfor ")
-            ax.text(col, 0.55, caption, ha="center", va="center", fontsize=9.5, fontweight="bold", color=colour)
-            for row, nb in enumerate(notebooks):
-                y = -0.45 - 1.05 * row
-                where[nb["number"]] = (col, y)
-                ax.add_patch(FancyBboxPatch((col - 0.42, y - 0.34), 0.84, 0.68, boxstyle="round,pad=0.02",
-                                            facecolor=colour, alpha=0.15, edgecolor=colour, linewidth=1.5))
-                ax.text(col, y + 0.17, nb["number"], ha="center", va="center", fontsize=11, fontweight="bold")
-                ax.text(col, y - 0.04, nb["short"], ha="center", va="center", fontsize=7.5)
-                earlier = [n for n in nb["needs"] if part_of[n] != col]
-                if earlier:
-                    ax.text(col, y - 0.22, "after " + ", ".join(earlier), ha="center", va="center", fontsize=7.5,
-                            color="0.35", style="italic")
+        part_of, where = {}, {}
+        top = 0.0
+        for band, height in zip(bands, band_height):
+            for col, (part, notebooks) in enumerate(band):
+                colour = part["colour"]
+                title = textwrap.fill(part["title"], 16)
+                ax.text(col, top - 0.45, f"{part['id']}\n{title}", ha="center", va="center", fontsize=9.5,
+                        fontweight="bold", color=colour, linespacing=1.15)
+                for row, nb in enumerate(notebooks):
+                    y = top - 1.3 - 1.05 * row
+                    where[nb["number"]], part_of[nb["number"]] = (col, y), part["id"]
+                    ax.add_patch(FancyBboxPatch((col - 0.44, y - 0.34), 0.88, 0.68, boxstyle="round,pad=0.02",
+                                                facecolor=colour, alpha=0.15, edgecolor=colour, linewidth=1.5))
+                    ax.text(col, y + 0.19, nb["number"], ha="center", va="center", fontsize=11, fontweight="bold")
+                    ax.text(col, y - 0.03, textwrap.fill(nb["short"], 20), ha="center", va="center", fontsize=7.5,
+                            linespacing=1.0)
+                    earlier = [n for n in nb["needs"] if n not in where or part_of[n] != part["id"]]
+                    if earlier:
+                        ax.text(col, y - 0.24, "after " + ", ".join(earlier), ha="center", va="center",
+                                fontsize=7.5, color="0.35", style="italic")
+            top -= height
         for nb, required in needs.items():  # arrows inside a part; prerequisites from other parts are written
             for need in required:
                 (x0, y0), (x1, y1) = where[need], where[nb]

@@ -132,6 +132,17 @@ SAMPLES: dict[str, dict] = {
         "default_events": 250_000,
         "store": {"keep_constituents": None, "float16": (), "drop": ()},
     },
+    "ttbar_partons": {
+        "kind": "ttbar_partons",
+        "description": ("pp -> t tbar -> (b q q') (bbar q q'), both W hadronic, 13 TeV, parton level: initial-state "
+                        "radiation on, final-state radiation and hadronisation off; the six decay quarks' (pt, eta, phi)"),
+        "pythia": ["Beams:eCM = 13000.", "Top:gg2ttbar = on", "Top:qqbar2ttbar = on", "24:onMode = off",
+                   "24:onIfAny = 1 2 3 4", "PartonLevel:FSR = off", "HadronLevel:all = off", *_COMMON],
+        "jets": None,
+        "events_per_chunk": 10_000,
+        "default_events": 100_000,
+        "store": {"keep_constituents": None, "float16": (), "drop": ()},
+    },
 }
 
 
@@ -356,7 +367,58 @@ def _generate_dimuons(pythia8mc, pythia, spec: dict, n_events: int) -> dict:
     return {**{n: rows[:, i] for i, n in enumerate(names)}, "n_generated": np.array(n_generated)}
 
 
-_GENERATORS = {"jets": _generate_jets, "dijet": _generate_dijets, "dimuon": _generate_dimuons}
+# the order of the six quarks of a ttbar_partons event: (b, q, q') of the top, then of the antitop
+TTBAR_QUARKS = ("b1", "q1", "qp1", "b2", "q2", "qp2")
+
+
+def _top_decay_quarks(event, i_top: int) -> list | None:
+    """The (b, q, q') of one top in the event record, or None if the decay is not t -> b W, W -> q q'.
+
+    ``q`` is the up-type quark (u, c or their antiquarks) of the W decay, ``q'`` the down-type one
+    (d, s, b or their antiquarks): a fixed order that does not depend on the momenta.
+    """
+    top = event[event[i_top].iBotCopyId()]
+    daughters = [event[d] for d in top.daughterList()]
+    bottoms = [d for d in daughters if d.idAbs() == 5]
+    ws = [d for d in daughters if d.idAbs() == 24]
+    if len(bottoms) != 1 or len(ws) != 1:
+        return None
+    w = event[ws[0].iBotCopyId()]
+    quarks = [event[event[d].iBotCopyId()] for d in w.daughterList()]
+    up = [q for q in quarks if q.idAbs() in (2, 4)]
+    down = [q for q in quarks if q.idAbs() in (1, 3, 5)]
+    if len(quarks) != 2 or len(up) != 1 or len(down) != 1:
+        return None
+    return [event[bottoms[0].iBotCopyId()], up[0], down[0]]
+
+
+def _generate_ttbar_partons(pythia8mc, pythia, spec: dict, n_events: int) -> dict:
+    """Per event the (pt, eta, phi) of the six decay quarks (order :data:`TTBAR_QUARKS`) and their PDG ids."""
+    rows, ids, n_generated = [], [], 0
+    for _ in range(n_events):
+        if not pythia.next():
+            continue
+        n_generated += 1
+        event = pythia.event
+        tops = {}
+        for i in range(event.size()):
+            if event[i].idAbs() == 6 and event[i].id() not in tops:
+                tops[event[i].id()] = i
+        if set(tops) != {6, -6}:
+            continue
+        quarks = [_top_decay_quarks(event, tops[6]), _top_decay_quarks(event, tops[-6])]
+        if quarks[0] is None or quarks[1] is None:
+            continue
+        six = quarks[0] + quarks[1]
+        rows.append([(q.pT(), q.eta(), q.phi()) for q in six])
+        ids.append([q.id() for q in six])
+    return {"partons": np.array(rows, dtype=np.float64).reshape(-1, 6, 3),
+            "pdg_id": np.array(ids, dtype=np.int8).reshape(-1, 6),
+            "n_generated": np.array(n_generated)}
+
+
+_GENERATORS = {"jets": _generate_jets, "dijet": _generate_dijets, "dimuon": _generate_dimuons,
+               "ttbar_partons": _generate_ttbar_partons}
 
 
 def generate_chunk(sample: str, seed: int, chunk: int, events: int) -> dict:
