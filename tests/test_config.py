@@ -70,7 +70,7 @@ def _thread_settings():
     from threadpoolctl import threadpool_info
 
     return ({var: os.environ.get(var) for var in _THREAD_VARIABLES}, torch.get_num_threads(),
-            [(i["filepath"], i["num_threads"]) for i in threadpool_info()])
+            sorted((i["filepath"], i["num_threads"]) for i in threadpool_info()))  # the order libraries list in varies
 
 
 _AT_IMPORT = _thread_settings()  # as conftest.py left them for the whole test session
