@@ -75,6 +75,7 @@ _TOP_TAGGING_STORE = {
     "float16": ("constituents",),   # (pt, deta, dphi) to 3 significant digits: 60 % of the file
     "drop": (),
 }
+_PLAIN_STORE = {"keep_constituents": None, "float16": (), "drop": ()}  # no constituents, nothing dropped or halved
 _DIJET_STORE = {
     "keep_constituents": None,
     # 0 < tau < 1: float16 keeps 3 significant digits
@@ -130,7 +131,7 @@ SAMPLES: dict[str, dict] = {
         "jets": None,
         "events_per_chunk": 10_000,
         "default_events": 250_000,
-        "store": {"keep_constituents": None, "float16": (), "drop": ()},
+        "store": _PLAIN_STORE,
     },
     "ttbar_partons": {
         "kind": "ttbar_partons",
@@ -141,7 +142,7 @@ SAMPLES: dict[str, dict] = {
         "jets": None,
         "events_per_chunk": 10_000,
         "default_events": 100_000,
-        "store": {"keep_constituents": None, "float16": (), "drop": ()},
+        "store": _PLAIN_STORE,
     },
 }
 
