@@ -26,7 +26,7 @@ STAMP := $(VENV)/.installed
 VENDOR := book/_vendor/.complete
 WORKERS ?= 2
 SEED ?= 1
-SAMPLES := top_jets qcd_jets drell_yan dijet_wprime dijet_qcd ttbar_partons
+SAMPLES := top_jets qcd_jets drell_yan dijet_wprime dijet_qcd ttbar_partons shower_nature shower_pseudo_nature shower_measured shower_grid shower_scan
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=300
 # The notebooks run on both cores: pytest-xdist, a notebook's cells kept on one worker (loadscope,
 # tests/conftest.py: after the notebook whose results it reads),

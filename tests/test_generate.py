@@ -130,3 +130,33 @@ def test_ttbar_partons_chunk_holds_the_six_decay_quarks_in_order(monkeypatch):
     assert np.median(np.hypot(p4[:, 1], p4[:, 2])) > 10
     again = generate.generate_chunk("ttbar_partons", seed=4, chunk=0, events=300)
     np.testing.assert_array_equal(again["partons"], partons)
+
+
+def test_shower_samples_set_the_coupling_per_chunk():
+    grid = generate.SHOWER_GRID
+    assert [generate.shower_alpha("shower_grid", 1, k) for k in range(len(grid) + 1)] == [*grid, grid[0]]
+    lo, hi = generate.SHOWER_RANGE
+    scan = [generate.shower_alpha("shower_scan", 1, k) for k in range(200)]
+    assert all(lo <= a <= hi for a in scan) and len(set(scan)) == 200
+    assert scan == [generate.shower_alpha("shower_scan", 1, k) for k in range(200)]  # from the chunk seed alone
+    assert scan[:5] != [generate.shower_alpha("shower_scan", 2, k) for k in range(5)]
+    assert abs(np.mean(scan) - (lo + hi) / 2) < 3 * (hi - lo) / np.sqrt(12 * 200)  # uniform
+    assert generate.shower_alpha("shower_nature", 1, 3) == 0.118 and generate.shower_alpha("qcd_jets", 1, 0) is None
+    # the Part VII samples have the qcd_jets settings and cuts, the coupling aside
+    for name in ("shower_grid", "shower_scan", "shower_measured", "shower_nature", "shower_pseudo_nature"):
+        assert generate.SAMPLES[name]["pythia"] == generate.SAMPLES["qcd_jets"]["pythia"], name
+        assert generate.SAMPLES[name]["jets"] == generate.SAMPLES["qcd_jets"]["jets"], name
+
+
+def test_shower_chunk_has_its_coupling_and_the_jet_shapes(monkeypatch):
+    monkeypatch.setitem(generate.SAMPLES["shower_scan"], "events_per_chunk", 30)
+    chunk = generate.generate_chunk("shower_scan", seed=2, chunk=1, events=60)
+    n = len(chunk["jet_pt"])
+    assert n >= 10
+    assert np.all(chunk["alpha_s"] == generate.shower_alpha("shower_scan", 2, 1))
+    shapes = jets.jet_shapes(chunk["constituents"])
+    for key, values in shapes.items():
+        np.testing.assert_array_equal(chunk[f"shape_{key}"], values)
+    np.testing.assert_array_equal(chunk["shape_multiplicity"], chunk["n_constituents"])
+    packed = generate.pack_for_shipping("shower_scan", chunk)
+    assert "constituents" not in packed and "cluster_order" not in packed and packed["alpha_s"].dtype == np.float32

@@ -213,6 +213,12 @@ def test_evaluate_and_noise_floor():
     assert set(result["wasserstein"]) == set(g.EVAL_NAMES)
     assert result["wasserstein"]["m_mumu"] > 3 * floor["wasserstein"]["m_mumu"]
     assert "AUC[features]" in g.format_evaluation("smeared", result)
+    # the floor at the generator's own sample size: true events against independent true events
+    same_size = g.noise_floor(mu[: n // 2], seed=0, other_true=mu[n // 2:])
+    for r in same_size["c2st"].values():
+        assert abs(r["auc"] - 0.5) < 4 * r["auc_std"] + 0.01
+    with pytest.raises(ValueError, match="at least"):
+        g.noise_floor(mu[: n // 2], other_true=mu[:10])
 
 
 def test_plots_run(tmp_path):

@@ -216,3 +216,66 @@ def test_resolve_backend_names_what_auto_means():
     assert jets.resolve_backend("numpy") == "numpy" and jets.resolve_backend("fastjet") == "fastjet"
     with pytest.raises(ValueError, match="backend"):
         jets.resolve_backend("root")
+
+
+# --- jet_shapes (Part VII) ---------------------------------------------------------------------
+def _jets_for_shapes(n_jets=40, width=25, seed=0):
+    rng = np.random.default_rng(seed)
+    c = np.zeros((n_jets, width, 3))
+    for j in range(n_jets):
+        n = rng.integers(0, width + 1)
+        c[j, :n, 0] = np.sort(rng.exponential(20.0, n))[::-1] + 0.5
+        c[j, :n, 1:] = rng.normal(0, 0.25, (n, 2))
+    return c
+
+
+def _brute_force_ecf(jet):
+    from itertools import combinations
+
+    real = jet[jet[:, 0] > 0]
+    z = real[:, 0] / real[:, 0].sum()
+    dr = np.hypot(real[:, None, 1] - real[None, :, 1], real[:, None, 2] - real[None, :, 2])
+    e2 = sum(z[i] * z[k] * dr[i, k] for i, k in combinations(range(len(z)), 2))
+    e3 = sum(z[i] * z[k] * z[m] * dr[i, k] * dr[i, m] * dr[k, m] for i, k, m in combinations(range(len(z)), 3))
+    return e2, e3
+
+
+def test_jet_shapes_match_their_definitions():
+    c = _jets_for_shapes()
+    shapes = jets.jet_shapes(c, batch_size=7)
+    assert set(shapes) == set(jets.JET_SHAPES)
+    for j in range(len(c)):
+        real = c[j][c[j][:, 0] > 0]
+        assert shapes["multiplicity"][j] == len(real)
+        if len(real) < 3:
+            continue
+        e2, e3 = _brute_force_ecf(c[j])
+        assert shapes["c2"][j] == pytest.approx(e3 / e2 ** 2, rel=1e-9)
+        assert shapes["d2"][j] == pytest.approx(e3 / e2 ** 3, rel=1e-9)
+        pt = real[:, 0]
+        assert shapes["width"][j] == pytest.approx((pt * np.hypot(real[:, 1], real[:, 2])).sum() / pt.sum())
+        assert shapes["pt_d"][j] == pytest.approx(np.sqrt((pt ** 2).sum()) / pt.sum())
+    m = jets.to_ptetaphim(jets.jet_four_momentum(c))[3]
+    assert np.allclose(shapes["mass"], m)
+
+
+def test_jet_shapes_limits_and_azimuth_wrapping():
+    one = np.zeros((2, 5, 3))
+    one[0, 0] = (100.0, 0.0, 0.0)  # one particle on the axis; the second jet is empty
+    shapes = jets.jet_shapes(one)
+    assert shapes["pt_d"][0] == 1.0 and shapes["width"][0] == 0.0 and shapes["c2"][0] == 0.0
+    assert all(shapes[k][1] == 0.0 for k in jets.JET_SHAPES)
+    # three equal prongs at the corners of a triangle of side R: e2 = R/3, e3 = R^3/27, so C2 = R/3 and D2 = 1
+    r = 0.3 * np.sqrt(3.0)
+    prongs = np.array([[(100, 0.3, 0.0), (100, -0.15, 0.15 * np.sqrt(3.0)), (100, -0.15, -0.15 * np.sqrt(3.0))]])
+    shapes = jets.jet_shapes(prongs)
+    assert shapes["c2"][0] == pytest.approx(r / 3) and shapes["d2"][0] == pytest.approx(1.0)
+    # relative azimuths beyond pi/2 take the wrapped path: the same numbers for a rotated jet
+    c = _jets_for_shapes(seed=1)
+    shifted = c.copy()
+    real = shifted[..., 0] > 0
+    shifted[..., 2] = np.where(real, jets.delta_phi(shifted[..., 2] + 3.0, 0.0), 0.0)
+    a, b = jets.jet_shapes(c), jets.jet_shapes(shifted)
+    for key in ("c2", "d2", "pt_d", "multiplicity"):
+        assert np.allclose(a[key], b[key], rtol=1e-9, atol=1e-9), key
+    assert np.allclose(a["mass"], b["mass"], rtol=1e-9, atol=1e-3)  # (a one-particle jet's mass is float noise)

@@ -208,3 +208,9 @@ def test_peak_and_width_of_a_breit_wigner_and_a_gaussian():
     assert out["peak"] == pytest.approx(90.0, abs=0.05) and out["fwhm"] == pytest.approx(4.71, rel=0.04)
     with pytest.raises(ValueError, match="edge"):
         metrics.peak_and_width(rng.normal(79, 1, 10_000))
+    # weights: a Gaussian of sigma 2 reweighted by N(90, 1)/N(90, 2) has the line shape of N(90, 1): FWHM 2.35
+    w = np.exp(-0.5 * ((g - 90.0) ** 2) * (1 / 1.0 - 1 / 4.0))
+    out = metrics.peak_and_width(g, weights=w)
+    assert out["peak"] == pytest.approx(90.0, abs=0.05) and out["fwhm"] == pytest.approx(2.35, rel=0.06)
+    with pytest.raises(ValueError, match="shape"):
+        metrics.peak_and_width(g, weights=w[:10])

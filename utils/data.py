@@ -56,7 +56,32 @@ DATASETS: dict[str, dict] = {
         "description": "pp -> t tbar -> 6 quarks, 13 TeV, parton level with initial-state radiation, "
                        "the quarks' (pt, eta, phi) per event",
     },
+    # Part VII: QCD jets as qcd_jets with the final-state shower's coupling (TimeShower:alphaSvalue) changed
+    "shower_grid": {
+        "files": {"shower_grid": None},
+        "splits": ("train", "val", "test"),
+        "description": "QCD jets as top_tagging's, final-state shower coupling alpha_s on a grid of 8 values "
+                       "0.10-0.17 (per jet: alpha_s, the high-level features, the jet shapes)",
+    },
+    "shower_scan": {
+        "files": {"shower_scan": None},
+        "splits": ("all",),
+        "description": "QCD jets as top_tagging's, shower alpha_s uniform in 0.10-0.17, one value per chunk of "
+                       "250 events (per jet: alpha_s, the high-level features, the jet shapes)",
+    },
+    "shower_measured": {
+        "files": {"shower_measured": None},
+        "splits": ("all",),
+        "description": "QCD jets as top_tagging's at one shower alpha_s (its own seed): notebook 16's 'measured' sample",
+    },
+    "shower_unfolding": {
+        "files": {"shower_nature": None, "shower_pseudo_nature": None},
+        "splits": ("nature", "pseudo_nature"),
+        "description": "QCD jets as top_tagging's with constituents, shower alpha_s 0.118 ('nature') and 0.155 "
+                       "('pseudo_nature'), for notebook 15's unfolding",
+    },
 }
+SHOWER_DATASETS = ("shower_grid", "shower_scan", "shower_measured", "shower_unfolding")
 
 # One environment variable per reference dataset: the folder that holds the public files.
 REFERENCE_VARIABLES = {"top_tagging": "COURSE_TOP_TAGGING_DIR", "dijet_anomaly": "COURSE_LHCO_DIR"}
@@ -136,7 +161,7 @@ def _permuted_slice(n: int, lo_hi: tuple[float, float], salt: int) -> np.ndarray
 
 
 def _with_derived(name: str, out: dict) -> dict:
-    if name == "top_tagging":
+    if name == "top_tagging" or name in SHOWER_DATASETS:
         with np.errstate(divide="ignore", invalid="ignore"):
             out["tau21"] = np.where(out["tau1"] > 0, out["tau2"] / out["tau1"], 0.0).astype(np.float32)
             out["tau32"] = np.where(out["tau2"] > 0, out["tau3"] / out["tau2"], 0.0).astype(np.float32)
@@ -226,11 +251,14 @@ def load(name: str, split: str | None = None, max_events: int | None = None,
 
     Parameters
     ----------
-    name : ``"top_tagging"``, ``"dijet_anomaly"``, ``"drell_yan"`` or ``"ttbar_partons"`` (see ``DATASETS``).
+    name : ``"top_tagging"``, ``"dijet_anomaly"``, ``"drell_yan"``, ``"ttbar_partons"``, or one of Part VII's
+        ``"shower_grid"``, ``"shower_scan"``, ``"shower_measured"``, ``"shower_unfolding"`` (see ``DATASETS``).
     split : ``"train"``/``"val"``/``"test"`` for top_tagging (60/20/20 %, default
         ``"train"``); ``"all"``/``"background"``/``"signal"`` for dijet_anomaly (default
         ``"all"``); ``"train"``/``"val"``/``"test"``/``"all"`` for drell_yan (60/20/20 %, default
-        ``"train"``); ``"train"``/``"val"``/``"test"`` for ttbar_partons (60/20/20 %, default ``"train"``).
+        ``"train"``); ``"train"``/``"val"``/``"test"`` for ttbar_partons and shower_grid (60/20/20 %, default
+        ``"train"``); ``"all"`` for shower_scan and shower_measured; ``"nature"``/``"pseudo_nature"`` for
+        shower_unfolding.
     max_events : keep only the first ``max_events`` rows (the course's rows are shuffled, so
         classes stay mixed; the reference files are read in file order); for fast mode.
     constituents : False skips the top-tagging constituents (most of the memory: 1.2 kB a
@@ -259,6 +287,13 @@ def load(name: str, split: str | None = None, max_events: int | None = None,
     masses ``m_w1``, ``m_w2``, ``m_t1``, ``m_t2`` [GeV] (quark masses :data:`TTBAR_PARTON_MASSES`: b quarks
     4.8 GeV, light quarks massless, as :func:`utils.topdecays.reconstructed_masses`).
 
+    For the **shower_*** datasets (QCD jets as top_tagging's, with the final-state shower coupling changed;
+    no ``label``): ``alpha_s`` (Pythia's ``TimeShower:alphaSvalue``), the top-tagging per-jet keys (``jet_pt``,
+    ``jet_eta``, ``jet_phi``, ``jet_mass``, ``n_constituents``, ``tau1..3``, ``tau21``, ``tau32``) and the jet
+    shapes of :func:`utils.jets.jet_shapes` at particle level as ``shape_mass``, ``shape_multiplicity``,
+    ``shape_width``, ``shape_pt_d``, ``shape_c2``, ``shape_d2``; shower_unfolding also has ``constituents``
+    ``(n, 100, 3)`` as top_tagging's.
+
     If the dataset's reference variable is set (:func:`reference_dir`), the same keys come
     from the public files (see the module's docstring).
 
@@ -278,6 +313,8 @@ def load(name: str, split: str | None = None, max_events: int | None = None,
     for salt, (sample, label) in enumerate(spec["files"].items()):
         if name == "dijet_anomaly" and split in ("background", "signal") and label != (split == "signal"):
             continue
+        if name == "shower_unfolding" and sample != f"shower_{split}":
+            continue
         arrays = load_npz(checked_path(sample), skip=() if constituents else _PER_CONSTITUENT)[0]
         arrays.pop("n_generated", None)
         if cluster_order is False:
@@ -287,17 +324,18 @@ def load(name: str, split: str | None = None, max_events: int | None = None,
             rows = _permuted_slice(n, SPLIT_FRACTIONS[split], salt)
         elif name == "drell_yan":
             rows = _permuted_slice(n, DRELL_YAN_FRACTIONS[split], salt)
-        elif name == "ttbar_partons":
+        elif name in ("ttbar_partons", "shower_grid"):
             rows = _permuted_slice(n, SPLIT_FRACTIONS[split], salt)
         else:
             rows = np.arange(n)
         part = {k: v[rows] for k, v in arrays.items()}
-        part["label"] = np.full(len(rows), label, dtype=np.int64)
+        if label is not None:
+            part["label"] = np.full(len(rows), label, dtype=np.int64)
         parts.append(part)
     # (a key missing from one file, as while a sample is being regenerated, is left out)
     out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if all(k in p for p in parts)}
     order = np.random.default_rng([SHUFFLE_SEED, len(spec["splits"]), spec["splits"].index(split)]).permutation(
-        len(out["label"]))
+        len(next(iter(out.values()))))
     if max_events is not None:
         order = order[:max_events]
     out = _float32({k: v[order] for k, v in out.items()})

@@ -357,10 +357,21 @@ def evaluate(true_muons, generated_muons, seed: int = 0, feature_sets=None) -> d
     return out
 
 
-def noise_floor(true_muons, seed: int = 0, feature_sets=None) -> dict:
-    """:func:`evaluate` of one random half of the true events against the other half: what a
-    perfect generator would score with samples of this size (AUC near 0.5, small distances)."""
+def noise_floor(true_muons, seed: int = 0, feature_sets=None, other_true=None) -> dict:
+    """What a perfect generator would score: :func:`evaluate` of true events against true events
+    (AUC near 0.5, small distances).
+
+    With ``other_true`` (independent true events, e.g. the validation split), ``true_muons`` are
+    compared with the first ``len(true_muons)`` of them: the floor at exactly the sample sizes at which
+    :func:`evaluate` judges a generator of ``len(true_muons)`` events.  Without it, one random half of
+    ``true_muons`` is compared with the other half: the floor at half the size, somewhat wider.
+    """
     mu = _check_six(true_muons, "true_muons")
+    if other_true is not None:
+        other = _check_six(other_true, "other_true")
+        if len(other) < len(mu):
+            raise ValueError(f"other_true needs at least len(true_muons) = {len(mu)} events; got {len(other)}")
+        return evaluate(mu, other[: len(mu)], seed=seed, feature_sets=feature_sets)
     order = np.random.default_rng(seed).permutation(len(mu))
     half = len(mu) // 2
     return evaluate(mu[order[:half]], mu[order[half: 2 * half]], seed=seed, feature_sets=feature_sets)

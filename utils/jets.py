@@ -45,6 +45,8 @@ __all__ = [
     "invariant_mass",
     "jet_four_momentum",
     "constituent_features",
+    "jet_shapes",
+    "JET_SHAPES",
     "jet_images",
     "exclusive_kt_axes",
     "exclusive_kt_axes_fastjet",
@@ -166,6 +168,76 @@ def constituent_features(constituents, jet_pt=None, jet_eta=None):
     features = np.stack([deta, dphi, np.log(safe_pt), np.log(energy), pt / total], axis=-1)
     features[~mask] = 0.0
     return features.astype(np.float32)
+
+
+# The per-jet observables of :func:`jet_shapes` (Part VII: unfolding and inference on shower settings).
+JET_SHAPES = ("mass", "multiplicity", "width", "pt_d", "c2", "d2")
+
+
+def jet_shapes(constituents, batch_size: int = 1000) -> dict:
+    """Six jet observables that need no clustering, from the constituents alone.
+
+    Parameters
+    ----------
+    constituents : array ``(n_jets, n_constituents, 3)`` of (pt [GeV], deta, dphi) relative to the
+        jet axis, zero-padded (pt = 0 marks padding); the constituents are taken as massless.
+    batch_size : jets per batch of the energy correlators (memory ``batch_size * n_constituents**2``).
+
+    Returns
+    -------
+    dict of float64 arrays ``(n_jets,)``, the keys of :data:`JET_SHAPES`:
+
+    - ``mass`` [GeV]: invariant mass of the sum of the (massless) constituents;
+    - ``multiplicity``: number of constituents (pt > 0);
+    - ``width``: pT-weighted mean distance to the axis, ``sum_i pt_i dR_i / sum_i pt_i``
+      (girth, the linear-angularity of arXiv:1106.3076);
+    - ``pt_d``: ``sqrt(sum_i pt_i^2) / sum_i pt_i`` (CMS, arXiv:1209.2001): near 1 for one hard particle;
+    - ``c2``, ``d2``: energy-correlation ratios with beta = 1 (Larkoski, Salam, Thaler arXiv:1305.0007;
+      Larkoski, Moult, Neill arXiv:1409.6298), ``C2 = e3 / e2^2`` and ``D2 = e3 / e2^3`` with
+      ``e2 = sum_{i<j} z_i z_j dR_ij`` and ``e3 = sum_{i<j<k} z_i z_j z_k dR_ij dR_ik dR_jk``,
+      ``z_i = pt_i / sum pt``.  Small for one-prong jets, larger for two- and three-prong ones.
+      e3 is computed exactly, as ``trace(A^3) / 6`` with ``A = sqrt(z_i) dR_ij sqrt(z_j)``.
+
+    ``width`` uses the distance to the axis the coordinates are relative to; the four others do not
+    depend on it.  Jets with no constituent get zeros.
+    """
+    c = _check_constituents(constituents).astype(np.float64)
+    pt, deta, dphi = c[..., 0], c[..., 1], c[..., 2]
+    mask = pt > 0
+    pt = np.where(mask, pt, 0.0)
+    total = pt.sum(axis=1)
+    safe_total = np.where(total > 0, total, 1.0)
+    out = {"mass": to_ptetaphim(jet_four_momentum(c))[3],
+           "multiplicity": mask.sum(axis=1).astype(np.float64),
+           "width": (pt * np.hypot(deta, dphi)).sum(axis=1) / safe_total,
+           "pt_d": np.sqrt((pt ** 2).sum(axis=1)) / safe_total}
+    e2 = np.zeros(len(c))
+    e3 = np.zeros(len(c))
+    # jets in batches of similar multiplicity, each cut to its longest jet (the cost grows as n^2 to n^3)
+    multiplicity = mask.sum(axis=1)
+    by_multiplicity = np.argsort(multiplicity, kind="stable")
+    wrap = bool(np.any(np.abs(dphi[mask]) > np.pi / 2))  # differences of relative azimuths need wrapping only then
+    for start in range(0, len(c), batch_size):
+        rows = by_multiplicity[start:start + batch_size]
+        keep = max(1, int(multiplicity[rows].max()))
+        z = pt[rows, :keep] / safe_total[rows, None]
+        x = np.stack([deta[rows, :keep], dphi[rows, :keep]], axis=-1)
+        d_eta = x[:, :, None, 0] - x[:, None, :, 0]
+        d_phi = x[:, :, None, 1] - x[:, None, :, 1]
+        if wrap:
+            d_phi = delta_phi(d_phi, 0.0)
+        dr = np.sqrt(d_eta * d_eta + d_phi * d_phi)
+        root = np.sqrt(z)
+        a = dr * root[:, :, None]
+        a *= root[:, None, :]
+        e2[rows] = 0.5 * np.einsum("ni,nij,nj->n", root, a, root)
+        e3[rows] = np.einsum("nij,nij->n", a @ a, a) / 6.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["c2"] = np.where(e2 > 0, e3 / np.where(e2 > 0, e2, 1.0) ** 2, 0.0)
+        out["d2"] = np.where(e2 > 0, e3 / np.where(e2 > 0, e2, 1.0) ** 3, 0.0)
+    for key in ("mass", "width", "pt_d"):
+        out[key] = np.where(total > 0, out[key], 0.0)
+    return out
 
 
 def _flip_sign(pt, coordinate):

@@ -391,7 +391,7 @@ def wasserstein_distances(sample_a, sample_b, names=None) -> dict:
     return {name: float(wasserstein_distance(a[:, i], b[:, i])) for i, name in enumerate(names)}
 
 
-def peak_and_width(values, bins=None, range=(80.0, 100.0), bin_width: float = 0.25) -> dict:
+def peak_and_width(values, bins=None, range=(80.0, 100.0), bin_width: float = 0.25, weights=None) -> dict:
     """Position and full width at half maximum of a resonance peak, from a histogram.
 
     Used for the Z line shape in the dimuon mass (notebooks 00, 09, 10): histogram
@@ -400,17 +400,25 @@ def peak_and_width(values, bins=None, range=(80.0, 100.0), bin_width: float = 0.
     80 % of the maximum) and the FWHM from where the smoothed histogram crosses half the peak height
     (linear interpolation between bins).
 
+    ``weights`` (same shape as ``values``, optional) weight the histogram: the line shape of
+    reweighted events.
+
     Returns
     -------
     dict with ``peak`` and ``fwhm`` (same units as ``values``).  Raises ValueError when the
     peak is at the edge of the range or fewer than 100 values fall in it.
     """
     values = np.asarray(values, dtype=np.float64).ravel()
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float64).ravel()
+        if weights.shape != values.shape:
+            raise ValueError(f"weights must have the shape of values {values.shape}; got {weights.shape}")
     if bins is None:
         bins = int(round((range[1] - range[0]) / bin_width))
-    counts, edges = np.histogram(values, bins=bins, range=range)
-    if counts.sum() < 100:
-        raise ValueError(f"only {counts.sum()} values in {range}: too few to measure a peak")
+    n_inside = int(np.histogram(values, bins=bins, range=range)[0].sum())
+    if n_inside < 100:
+        raise ValueError(f"only {n_inside} values in {range}: too few to measure a peak")
+    counts, edges = np.histogram(values, bins=bins, range=range, weights=weights)
     smooth = np.convolve(counts, np.ones(3) / 3, mode="same")
     centres = 0.5 * (edges[1:] + edges[:-1])
     i = int(np.argmax(smooth))

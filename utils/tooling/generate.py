@@ -83,6 +83,25 @@ _DIJET_STORE = {
     "drop": ("jet1_phi", "jet2_phi"),  # the azimuth of a dijet event is uniform: 6 MB saved, nothing lost
 }
 
+# Part VII: QCD jets with the qcd_jets settings and the final-state shower's coupling changed.
+SHOWER_ALPHA_DEFAULT = 0.1365  # Pythia 8's TimeShower:alphaSvalue
+SHOWER_GRID = (0.10, 0.11, 0.12, 0.13, 0.14, 0.15, 0.16, 0.17)  # shower_grid: one value per chunk, in turn
+SHOWER_RANGE = (0.10, 0.17)  # shower_scan: one value per chunk, uniform in this range
+_SHOWER_JETS = {"algorithm": "anti-kt", "R": 0.8, "pt_min": 550.0, "pt_max": 650.0, "abs_eta_max": 2.0,
+                "leading_jets": 2, "top_match_dr": None, "max_constituents": 200}
+# per-jet observables only: the eight high-level features of notebook 02, the jet shapes, alpha_s
+_PER_JET_STORE = {"keep_constituents": None, "float16": (), "drop": ("constituents", "cluster_order")}
+# constituents as qcd_jets ships them (no clustering order: Part VII does not use it)
+_SHOWER_CONSTITUENTS_STORE = {"keep_constituents": 100, "float16": ("constituents",), "drop": ("cluster_order",)}
+
+
+def _shower_sample(description: str, alpha_s, events: int, store: dict, events_per_chunk: int = 2000) -> dict:
+    return {"kind": "shower_jets", "description": description,
+            "pythia": ["Beams:eCM = 14000.", "HardQCD:all = on", *_TOP_WINDOW, *_COMMON],
+            "alpha_s": alpha_s, "jets": _SHOWER_JETS, "events_per_chunk": events_per_chunk,
+            "default_events": events, "store": store}
+
+
 SAMPLES: dict[str, dict] = {
     "top_jets": {
         "kind": "jets",
@@ -144,7 +163,37 @@ SAMPLES: dict[str, dict] = {
         "default_events": 100_000,
         "store": _PLAIN_STORE,
     },
+    "shower_grid": _shower_sample(
+        "QCD jets as qcd_jets, with TimeShower:alphaSvalue on a grid of 8 values 0.10-0.17 (chunk k uses "
+        "SHOWER_GRID[k % 8]); per-jet observables only", SHOWER_GRID, 192_000, _PER_JET_STORE),
+    "shower_scan": _shower_sample(
+        "QCD jets as qcd_jets, with TimeShower:alphaSvalue drawn uniformly in 0.10-0.17 for each chunk of 250 "
+        "events (from the chunk's seed); per-jet observables only", SHOWER_RANGE, 76_000, _PER_JET_STORE, 250),
+    "shower_measured": _shower_sample(
+        "QCD jets as qcd_jets, with TimeShower:alphaSvalue = 0.125: the 'measured' sample of notebook 16; "
+        "per-jet observables only", 0.125, 4_000, _PER_JET_STORE),
+    "shower_nature": _shower_sample(
+        "QCD jets as qcd_jets, with TimeShower:alphaSvalue = 0.118: 'nature' for the unfolding of notebook 15; "
+        "constituents as qcd_jets ships them", 0.118, 24_000, _SHOWER_CONSTITUENTS_STORE),
+    "shower_pseudo_nature": _shower_sample(
+        "QCD jets as qcd_jets, with TimeShower:alphaSvalue = 0.155: the pseudo-nature on which notebook 15 "
+        "chooses its iterations; constituents as qcd_jets ships them", 0.155, 24_000, _SHOWER_CONSTITUENTS_STORE),
 }
+
+
+def shower_alpha(sample: str, seed: int, chunk: int) -> float | None:
+    """The final-state shower coupling of one chunk of a Part VII sample (None for the other samples).
+
+    A fixed value; on a grid, value ``chunk % len(grid)``; for a range, uniform in it, drawn from
+    :func:`chunk_seed` so that it depends only on (seed, sample, chunk).
+    """
+    alpha = _check_sample(sample).get("alpha_s")
+    if alpha is None or isinstance(alpha, float):
+        return alpha
+    if sample == "shower_scan":
+        lo, hi = alpha
+        return float(lo + (hi - lo) * np.random.default_rng(chunk_seed(seed, sample, chunk)).random())
+    return float(alpha[chunk % len(alpha)])
 
 
 def _check_sample(sample: str) -> dict:
@@ -418,6 +467,15 @@ def _generate_ttbar_partons(pythia8mc, pythia, spec: dict, n_events: int) -> dic
             "n_generated": np.array(n_generated)}
 
 
+def _generate_shower_jets(pythia8mc, pythia, spec: dict, n_events: int, alpha_s: float) -> dict:
+    """:func:`_generate_jets` plus the chunk's shower coupling and :func:`utils.jets.jet_shapes` per jet."""
+    out = _generate_jets(pythia8mc, pythia, spec, n_events)
+    shapes = jet_tools.jet_shapes(out["constituents"])
+    out.update({f"shape_{k}": v for k, v in shapes.items()})
+    out["alpha_s"] = np.full(len(out["jet_pt"]), alpha_s)
+    return out
+
+
 _GENERATORS = {"jets": _generate_jets, "dijet": _generate_dijets, "dimuon": _generate_dimuons,
                "ttbar_partons": _generate_ttbar_partons}
 
@@ -426,7 +484,11 @@ def generate_chunk(sample: str, seed: int, chunk: int, events: int) -> dict:
     """Generate chunk ``chunk`` of a sample of ``events`` events: a dict of numpy arrays."""
     spec = _check_sample(sample)
     pythia8mc, _ = _import_generators()
-    pythia = _make_pythia(pythia8mc, spec["pythia"], chunk_seed(seed, sample, chunk))
+    alpha_s = shower_alpha(sample, seed, chunk)
+    settings = spec["pythia"] + ([f"TimeShower:alphaSvalue = {alpha_s!r}"] if alpha_s is not None else [])
+    pythia = _make_pythia(pythia8mc, settings, chunk_seed(seed, sample, chunk))
+    if alpha_s is not None:
+        return _generate_shower_jets(pythia8mc, pythia, spec, chunk_events(sample, events, chunk), alpha_s)
     return _GENERATORS[spec["kind"]](pythia8mc, pythia, spec, chunk_events(sample, events, chunk))
 
 
@@ -504,7 +566,11 @@ def merge_chunks(sample: str, events: int, seed: int, cache_dir: Path) -> tuple[
         "versions": json.loads(chunk_versions.pop()),
         "n_generated": int(merged["n_generated"]),
     }
-    if spec["kind"] in ("jets", "dijet"):  # (drell_yan's metadata, and so its file, stay as they were)
+    if "alpha_s" in spec:
+        alpha = spec["alpha_s"]
+        metadata["shower_alpha_s"] = ({"uniform_per_chunk": list(alpha)} if sample == "shower_scan"
+                                      else {"grid_per_chunk": list(alpha)} if isinstance(alpha, tuple) else alpha)
+    if spec["kind"] in ("jets", "dijet", "shower_jets"):  # (drell_yan's metadata, and so its file, stay as they were)
         metadata["nsubjettiness"] = NSUBJETTINESS
     return merged, metadata
 
@@ -553,6 +619,7 @@ def write_sample(sample: str, arrays: dict, metadata: dict) -> Path:
         "pythia_settings": metadata["pythia_settings"], "jets": metadata["jets"], "versions": metadata["versions"],
         "store": {k: list(v) if isinstance(v, tuple) else v for k, v in store.items()},
         "nsubjettiness": metadata.get("nsubjettiness"),
+        **({"shower_alpha_s": metadata["shower_alpha_s"]} if "shower_alpha_s" in metadata else {}),
         "command": f"python -m utils generate {sample} --events {metadata['events_requested']} --seed {metadata['seed']}",
     }
     write_manifest_entry(path.name, entry)
