@@ -36,6 +36,13 @@ Parts III-VI:
 - :mod:`utils.decorrelation`: distance correlation, mass sculpting and its noise floor (11)
 - :mod:`utils.solvers`: networks as trial solutions of differential equations, the shooting method (12, 13)
 
+Part VII, measuring with machine learning (14-16):
+
+- :mod:`utils.detector`: a toy detector that smears, loses and thresholds jet constituents (14, 15)
+- :mod:`utils.uncertainty`: Bayesian layers, deep ensembles, calibration error and temperature scaling, Gaussian regression (14)
+- :mod:`utils.unfolding`: response matrices, iterative Bayesian unfolding, OmniFold, distances between distributions (15)
+- :mod:`utils.inference`: template fits, parametrised classifiers as likelihood ratios, coverage and calibration of posteriors (16)
+
 Parts VIII-IX, modern generators and the field's current tools (17-21):
 
 - :mod:`utils.topdecays`: top-pair decays to six quarks, decay coordinates with Breit-Wigner maps (17)
@@ -58,12 +65,12 @@ from .results import record_result
 __all__ = ["set_seed", "get_device", "fast_mode", "pick", "configure_threads", "record_result",
            "config", "data", "jets", "metrics", "plotting", "training", "results", "solvers", "tagging",
            "storage", "reference", "images", "sequences", "sets", "anomaly", "generative", "decorrelation",
-           "topdecays", "lattice", "graphs", "cathode", "scans"]
+           "detector", "uncertainty", "unfolding", "inference", "topdecays", "lattice", "graphs", "cathode", "scans"]
 __version__ = "0.1.0"
 
 _SUBMODULES = {"config", "data", "jets", "metrics", "plotting", "training", "results", "solvers", "tooling",
                "tagging", "storage", "reference", "images", "sequences", "sets", "anomaly", "generative",
-               "decorrelation", "topdecays", "lattice", "graphs", "cathode", "scans"}
+               "decorrelation", "detector", "uncertainty", "unfolding", "inference", "topdecays", "lattice", "graphs", "cathode", "scans"}
 
 
 def __getattr__(name):
