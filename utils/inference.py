@@ -393,32 +393,29 @@ def train_ratio_estimator(model: RatioEstimator, x, theta, x_val, theta_val, epo
             raise ValueError(f"negatives='all' is for a grid of a few values of theta; got {len(grid)} distinct values")
         grid_t, weight = f32(grid), f32(counts / counts.sum())
 
-        def loss_of(xb, tb, rng_neg):
+        def loss_of(xb, tb, partner_b):  # partner_b is not needed: the negatives are every grid value
             pos, neg = model.logits_with_grid(xb, tb, grid_t)  # neg (B, K): every jet at every grid value
             return 0.5 * (bce(pos, torch.ones_like(pos))
                           + (bce(neg, torch.zeros_like(neg), reduction="none") * weight).sum(dim=1).mean())
     else:
-        def loss_of(xb, tb, rng_neg):
-            pos, neg = model(xb, tb), model(xb, tb[torch.as_tensor(rng_neg.permutation(len(tb)))])
+        def loss_of(xb, tb, partner_b):  # the negatives: the same jets with their partners' theta
+            pos, neg = model(xb, tb), model(xb, partner_b)
             return 0.5 * (bce(pos, torch.ones_like(pos)) + bce(neg, torch.zeros_like(neg)))
 
+    partner_val = tv[torch.as_tensor(np.random.default_rng([seed, 1]).permutation(len(tv)))]  # fixed
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * int(np.ceil(len(x) / batch_size)))
     history = {"train": [], "val": []}
     best, best_state = np.inf, None
     for _ in range(epochs):
         model.train()
-        # negatives: a jet's partner theta comes from a permutation of the whole training set
+        # a jet's partner theta comes from a fresh permutation of the whole training set every epoch
         partner = tt[torch.as_tensor(rng.permutation(len(tt)))]
         order = torch.as_tensor(rng.permutation(len(xt)))
         total = 0.0
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
-            if negatives == "all":
-                loss = loss_of(xt[rows], tt[rows], None)
-            else:
-                pos, neg = model(xt[rows], tt[rows]), model(xt[rows], partner[rows])
-                loss = 0.5 * (bce(pos, torch.ones_like(pos)) + bce(neg, torch.zeros_like(neg)))
+            loss = loss_of(xt[rows], tt[rows], partner[rows])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -427,7 +424,7 @@ def train_ratio_estimator(model: RatioEstimator, x, theta, x_val, theta_val, epo
         history["train"].append(total / len(order))
         model.eval()
         with torch.no_grad():
-            val = float(loss_of(xv, tv, np.random.default_rng([seed, 1])))
+            val = float(loss_of(xv, tv, partner_val))
         history["val"].append(val)
         if val < best:
             best = val

@@ -88,7 +88,7 @@ def reconstructed_masses(partons) -> np.ndarray:
 
 
 def boost(p4, beta) -> np.ndarray:
-    """Boost four-vectors ``(n, 4)`` into the frame moving with velocity ``beta`` ``(n, 3)`` (|beta| < 1).
+    """Boost four-vectors ``(n, 4)`` into the frame moving with velocity ``beta`` ``(n, 3)`` (its length below 1).
 
     A pure boost: in the new frame a particle at rest in the old one moves with ``-beta``, so
     ``boost(parent, parent[:, 1:] / parent[:, :1])`` is the parent at rest, and ``boost(x, -beta)``
