@@ -40,6 +40,8 @@ import numpy as np
 import torch
 from scipy.interpolate import CubicSpline
 
+from .unfolding import bin_index  # one binning rule for templates and unfolding (under- and overflow kept)
+
 __all__ = ["bin_index", "quantile_edges", "TemplateModel", "poisson_nll", "fit_template",
            "RatioEstimator", "train_ratio_estimator", "log_ratio_table", "profile_interval",
            "grid_posterior", "central_interval", "expected_coverage", "coverage", "pseudo_experiments",
@@ -67,19 +69,6 @@ def _as_matrix(x, what: str) -> np.ndarray:
 
 
 # --- binned templates ------------------------------------------------------------------------
-def bin_index(values, edges) -> np.ndarray:
-    """The bin of each value, ``(n,)`` int64 in ``0 .. len(edges) - 2``.
-
-    Values below the first edge count in the first bin and values above the last edge in the
-    last (under- and overflow are kept, so no jet is lost from a template).
-    """
-    values = _as_1d(values, "values")
-    edges = _as_1d(edges, "edges")
-    if len(edges) < 2 or np.any(np.diff(edges) <= 0):
-        raise ValueError(f"edges must be at least two increasing values; got {edges}")
-    return np.searchsorted(edges[1:-1], values, side="right").astype(np.int64)
-
-
 def quantile_edges(values, n_bins: int, integer: bool = False) -> np.ndarray:
     """Edges of about ``n_bins`` bins with equal counts in ``values``.
 
