@@ -1,6 +1,6 @@
 """The sliders where students use them: in JupyterLab, driven by headless Chromium (Playwright).
 
-For one slider in each part of the course, JupyterLab is started on loopback, a notebook made of
+For one slider of each kind the course uses, JupyterLab is started on loopback, a notebook made of
 the slider's cell and the cells it needs (``utils.tooling.editions.notebook_slice``: only the cells the
 test checks are run, in fast mode) is opened and run, the slider is moved, and the figure must
 change. This catches what the book cannot: a slider that renders but whose callback fails or
@@ -24,15 +24,14 @@ from utils.tooling import editions
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
-# one slider per part that has one: (notebook, a string that identifies the slider's cell)
+# The course's sliders work in one of two ways, and one slider of each kind is driven here (every
+# Lab start and notebook slice costs the test suite 15-40 s; the test of all seven took 3 min):
+# - ``widgets.interact``: the kernel calls the drawing function again for every value (most notebooks);
+# - ``utils.anomaly.figure_slider``: figures drawn up front, the slider swaps the PNG (07, 08, 20).
+# Every slider's cell also runs in nbval and in the book, at its initial value.
 SLIDERS = [
     ("00_collider_data", "widgets.interact(show_injection"),
-    ("01_logistic_regression", "widgets.interact(show_learning_rate"),
-    ("04_cnn_top_tagging", "widgets.interact(show_jet"),
     ("07_autoencoder_anomaly", "figure_slider(draw_bottleneck"),
-    ("10_normalizing_flows", "widgets.interact(show_layers"),
-    ("11_adversarial_decorrelation", "widgets.interact(show_lambda"),
-    ("12_neural_ode_pde", "widgets.interact(show_scan"),
 ]
 
 

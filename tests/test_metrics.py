@@ -214,3 +214,20 @@ def test_peak_and_width_of_a_breit_wigner_and_a_gaussian():
     assert out["peak"] == pytest.approx(90.0, abs=0.05) and out["fwhm"] == pytest.approx(2.35, rel=0.06)
     with pytest.raises(ValueError, match="shape"):
         metrics.peak_and_width(g, weights=w[:10])
+
+
+def test_finite_array_checks_shape_length_and_values_and_names_the_argument():
+    from utils.checks import finite_array
+
+    assert finite_array([1, 2, 3], "x").dtype == np.float64
+    assert finite_array([1.0, 2.0], "x", ndim=2, columns=True).shape == (2, 1)
+    assert finite_array(np.ones((4, 3)), "x", ndim=2, length=4).shape == (4, 3)
+    for bad, kwargs, message in [
+        (np.ones((2, 2)), {}, "theta must be a non-empty \\(n,\\) array"),
+        ([], {}, "non-empty"),
+        ([1.0, 2.0], {"ndim": 2}, "\\(n, d\\) array; got shape \\(2,\\)"),
+        ([1.0, 2.0], {"length": 3}, "theta must have length 3; got 2"),
+        ([1.0, np.nan, np.inf], {}, "theta contains 2 NaN or infinite values"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            finite_array(bad, "theta", **kwargs)

@@ -20,6 +20,7 @@ The data (00):
 Part I, foundations (01-03):
 
 - :mod:`utils.metrics`: ROC/AUC, rejection at fixed efficiency, SIC, JSD, bootstrap, classifier two-sample test
+- :mod:`utils.checks`: the input check that the later modules share (a finite array of the expected shape)
 - :mod:`utils.training`: a short fit loop for torch models with early stopping
 - :mod:`utils.tagging`: the boosted-tree baseline of the top-tagging notebooks, a tagger's summary with uncertainties
 
@@ -63,12 +64,12 @@ from .config import configure_threads, fast_mode, get_device, pick, set_seed
 from .results import record_result
 
 __all__ = ["set_seed", "get_device", "fast_mode", "pick", "configure_threads", "record_result",
-           "config", "data", "jets", "metrics", "plotting", "training", "results", "solvers", "tagging",
+           "config", "data", "jets", "metrics", "checks", "plotting", "training", "results", "solvers", "tagging",
            "storage", "reference", "images", "sequences", "sets", "anomaly", "generative", "decorrelation",
            "detector", "uncertainty", "unfolding", "inference", "topdecays", "lattice", "graphs", "cathode", "scans"]
 __version__ = "0.1.0"
 
-_SUBMODULES = {"config", "data", "jets", "metrics", "plotting", "training", "results", "solvers", "tooling",
+_SUBMODULES = {"config", "data", "jets", "metrics", "checks", "plotting", "training", "results", "solvers", "tooling",
                "tagging", "storage", "reference", "images", "sequences", "sets", "anomaly", "generative",
                "decorrelation", "detector", "uncertainty", "unfolding", "inference", "topdecays", "lattice", "graphs", "cathode", "scans"}
 

@@ -40,18 +40,10 @@ import numpy as np
 from scipy.special import ndtri
 
 from .anomaly import kfold_scores
+from .checks import finite_array
 
 __all__ = ["MarginalGaussianizer", "mjj_context", "make_flow", "train_flow", "BackgroundModel",
            "cathode_scores", "paired_max_sic"]
-
-
-def _as_matrix(x, what: str) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2 or len(x) == 0:
-        raise ValueError(f"{what} must be a non-empty (n, d) array; got shape {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{what} contains NaN or infinite values")
-    return x
 
 
 class MarginalGaussianizer:
@@ -80,7 +72,7 @@ class MarginalGaussianizer:
 
     def fit(self, x) -> MarginalGaussianizer:
         """Fit the quantiles of ``x`` ``(n, d)``.  Returns ``self``."""
-        x = _as_matrix(x, "x")
+        x = finite_array(x, "x", ndim=2)
         n = len(x)
         if n < 10:
             raise ValueError(f"need at least 10 events to fit the quantiles; got {n}")
@@ -102,7 +94,7 @@ class MarginalGaussianizer:
     def _check(self, x):
         if self.knots_x is None:
             raise ValueError("call fit(x) before transform/inverse")
-        x = _as_matrix(x, "input")
+        x = finite_array(x, "input", ndim=2)
         if x.shape[1] != len(self.knots_x):
             raise ValueError(f"expected {len(self.knots_x)} features; got {x.shape[1]}")
         return x
@@ -171,7 +163,7 @@ def train_flow(flow, x, context, epochs: int = 6, batch_size: int = 512, lr: flo
     """
     import torch
 
-    x, context = _as_matrix(x, "x"), _as_matrix(context, "context")
+    x, context = finite_array(x, "x", ndim=2), finite_array(context, "context", ndim=2)
     if len(x) != len(context):
         raise ValueError(f"x and context need the same number of rows; got {len(x)} and {len(context)}")
     if epochs < 1 or batch_size < 1 or not 0 < val_fraction < 1:
@@ -271,7 +263,7 @@ class BackgroundModel:
         so compare values only between models with the same gaussianizer)."""
         import torch
 
-        x = _as_matrix(x, "x")
+        x = finite_array(x, "x", ndim=2)
         if len(x) != len(np.ravel(mjj)):
             raise ValueError(f"x and mjj need the same length; got {len(x)} and {len(np.ravel(mjj))}")
         z, context = (torch.as_tensor(a, dtype=torch.float32) for a in self.flow_inputs(x, mjj))
@@ -302,7 +294,7 @@ def cathode_scores(x_data, x_synthetic, make_classifier, n_folds: int = 5, seeds
     ``singles`` (a list with each repetition's ``(data, synthetic, extra)`` scores) and
     ``seconds`` (process CPU time).
     """
-    x_data, x_synthetic = _as_matrix(x_data, "x_data"), _as_matrix(x_synthetic, "x_synthetic")
+    x_data, x_synthetic = finite_array(x_data, "x_data", ndim=2), finite_array(x_synthetic, "x_synthetic", ndim=2)
     if x_data.shape[1] != x_synthetic.shape[1]:
         raise ValueError(f"data and synthetic events need the same features; got {x_data.shape} and {x_synthetic.shape}")
     seeds = list(seeds)

@@ -224,6 +224,11 @@ class EdgeConvBlock(nn.Module):
 class EdgeConvNet(nn.Module):
     """A small ParticleNet: EdgeConv blocks on the kNN graph in (eta, phi), a pooling, an MLP.
 
+    Call as ``model(x, coords, mask)``: ``x`` ``(batch, n, n_features)``, ``coords`` ``(batch, n,
+    2)`` the (delta-eta, delta-phi) of the graph, ``mask`` ``(batch, n)`` (any dtype, nonzero =
+    real).  Returns logits ``(batch,)``.  The pooling is the mean over real particles, so the
+    output does not depend on their order.
+
     Parameters
     ----------
     n_features : inputs per particle (5 for :func:`utils.jets.constituent_features`, standardised).
@@ -232,11 +237,6 @@ class EdgeConvNet(nn.Module):
     head : hidden widths of the final MLP (one logit out).
     dynamic : recompute the neighbours in each later block's feature space, as ParticleNet and
         DGCNN do (False: the (eta, phi) graph throughout, cheaper).
-
-    Call as ``model(x, coords, mask)``: ``x`` ``(batch, n, n_features)``, ``coords`` ``(batch, n,
-    2)`` the (delta-eta, delta-phi) of the graph, ``mask`` ``(batch, n)`` (any dtype, nonzero =
-    real).  Returns logits ``(batch,)``.  The pooling is the mean over real particles, so the
-    output does not depend on their order.
     """
 
     def __init__(self, n_features: int = 5, k: int = 8, blocks=((32, 32), (32, 32)), head=(64,),
@@ -316,6 +316,13 @@ class LorentzBlock(nn.Module):
 class LorentzNet(nn.Module):
     """A small LorentzNet: Lorentz-invariant scalars in, equivariant blocks, a pooling, an MLP.
 
+    Call as ``model(p4, mask)`` with ``p4`` ``(batch, n, 4)`` the (E, px, py, pz) [GeV] of the
+    particles and ``mask`` ``(batch, n)`` (nonzero = real).  Returns logits ``(batch,)``.  The
+    particles' initial scalars are Lorentz invariants: ``psi(<x_i, J>)`` and ``psi(<J, J>)`` with
+    ``J`` the jet's four-momentum, a flag that marks the beams and, with beams, ``psi(<x_i, n_+>)``
+    and ``psi(<x_i, n_->)`` (invariant under the beam's group: they hold the particle's pT and its
+    rapidity relative to the jet).
+
     Parameters
     ----------
     width : scalar features per particle.
@@ -333,13 +340,6 @@ class LorentzNet(nn.Module):
         default ``scale`` (four-vectors in units of 0.1 GeV) a pair of 10 GeV particles 0.1 apart
         has ``<x_i, x_j> = 0.5 GeV^2 = 50`` units and ``psi = 3.9``, a top jet ``<J, J> = 3 10^4
         GeV^2`` has ``psi = 15``: the logarithm resolves soft pairs and the jet mass alike.
-
-    Call as ``model(p4, mask)`` with ``p4`` ``(batch, n, 4)`` the (E, px, py, pz) [GeV] of the
-    particles and ``mask`` ``(batch, n)`` (nonzero = real).  Returns logits ``(batch,)``.  The
-    particles' initial scalars are Lorentz invariants: ``psi(<x_i, J>)`` and ``psi(<J, J>)`` with
-    ``J`` the jet's four-momentum, a flag that marks the beams and, with beams, ``psi(<x_i, n_+>)``
-    and ``psi(<x_i, n_->)`` (invariant under the beam's group: they hold the particle's pT and its
-    rapidity relative to the jet).
     """
 
     def __init__(self, width: int = 32, n_blocks: int = 2, beams: bool = False, message_width: int = 16,

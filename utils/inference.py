@@ -40,32 +40,13 @@ import numpy as np
 import torch
 from scipy.interpolate import CubicSpline
 
+from .checks import finite_array
 from .unfolding import bin_index  # one binning rule for templates and unfolding (under- and overflow kept)
 
 __all__ = ["bin_index", "quantile_edges", "TemplateModel", "poisson_nll", "fit_template",
            "RatioEstimator", "train_ratio_estimator", "log_ratio_table", "profile_interval",
            "grid_posterior", "central_interval", "expected_coverage", "coverage", "pseudo_experiments",
            "overlap_fraction", "window_pseudo_datasets", "dataset_means", "PosteriorEstimator"]
-
-
-def _as_1d(x, what: str) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 1 or len(x) == 0:
-        raise ValueError(f"{what} must be a non-empty 1D array; got shape {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{what} contains NaN or infinite values")
-    return x
-
-
-def _as_matrix(x, what: str) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim == 1:
-        x = x[:, None]
-    if x.ndim != 2 or len(x) == 0:
-        raise ValueError(f"{what} must be a non-empty (n, d) array; got shape {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{what} contains NaN or infinite values")
-    return x
 
 
 # --- binned templates ------------------------------------------------------------------------
@@ -76,7 +57,7 @@ def quantile_edges(values, n_bins: int, integer: bool = False) -> np.ndarray:
     half-integers, and fewer bins come back where one value alone holds more than a bin's share.
     Returns the increasing edges, ``(k + 1,)`` with ``k <= n_bins``.
     """
-    values = _as_1d(values, "values")
+    values = finite_array(values, "values")
     if int(n_bins) < 1:
         raise ValueError(f"n_bins must be at least 1; got {n_bins}")
     q = np.quantile(values, np.linspace(0.0, 1.0, int(n_bins) + 1))
@@ -108,7 +89,7 @@ class TemplateModel:
     """
 
     def __init__(self, edges, degree: int = 2):
-        self.edges = _as_1d(edges, "edges")
+        self.edges = finite_array(edges, "edges")
         if len(self.edges) < 3:
             raise ValueError("a template needs at least two bins")
         if int(degree) < 0:
@@ -122,7 +103,7 @@ class TemplateModel:
 
     def histograms(self, values, theta) -> tuple[np.ndarray, np.ndarray]:
         """The grid's values ``(g,)`` and the counts ``(g, n_bins)`` of ``values`` at each."""
-        values, theta = _as_1d(values, "values"), _as_1d(theta, "theta")
+        values, theta = finite_array(values, "values"), finite_array(theta, "theta")
         if len(values) != len(theta):
             raise ValueError(f"values and theta differ in length: {len(values)} and {len(theta)}")
         grid, which = np.unique(theta, return_inverse=True)
@@ -262,7 +243,7 @@ class RatioEstimator(torch.nn.Module):
     def __init__(self, x_mean, x_std, theta_mean: float, theta_std: float, hidden=(64, 64),
                  degree: int | None = None):
         super().__init__()
-        x_mean, x_std = _as_1d(x_mean, "x_mean"), _as_1d(x_std, "x_std")
+        x_mean, x_std = finite_array(x_mean, "x_mean"), finite_array(x_std, "x_std")
         if len(x_mean) != len(x_std) or np.any(x_std <= 0) or theta_std <= 0:
             raise ValueError("x_mean and x_std need one value per feature, and the standard deviations must be > 0")
         if len(hidden) < 1:
@@ -284,7 +265,7 @@ class RatioEstimator(torch.nn.Module):
     def for_data(cls, x, theta, hidden=(64, 64), degree: int | None = None, seed: int = 0) -> RatioEstimator:
         """A network standardised on training jets ``x`` ``(n, d)`` and their ``theta`` ``(n,)``; ``seed``
         fixes the initial weights."""
-        x, theta = _as_matrix(x, "x"), _as_1d(theta, "theta")
+        x, theta = finite_array(x, "x", ndim=2, columns=True), finite_array(theta, "theta")
         torch.manual_seed(seed)
         return cls(x.mean(0), x.std(0) + 1e-12, float(theta.mean()), float(theta.std() + 1e-12), hidden, degree)
 
@@ -301,7 +282,7 @@ class RatioEstimator(torch.nn.Module):
         jets of ``c_1, ..., c_degree`` are all it depends on (sufficient statistics of the learned model)."""
         if self.degree is None:
             raise ValueError("coefficients need a network with a polynomial in theta (degree set)")
-        x = _as_matrix(x, "x")
+        x = finite_array(x, "x", ndim=2, columns=True)
         xt = torch.tensor(x, dtype=torch.float32)
         with torch.no_grad():
             return np.concatenate([self.net((xt[i:i + batch_size] - self.x_mean) / self.x_std).double().numpy()
@@ -360,8 +341,8 @@ def train_ratio_estimator(model: RatioEstimator, x, theta, x_val, theta_val, epo
     dict with ``train``, ``val`` (the mean loss per example per epoch; ``log 2 = 0.693`` is a
     classifier that learned nothing), ``best_epoch`` (0-based), ``seconds`` (process CPU time).
     """
-    x, x_val = _as_matrix(x, "x"), _as_matrix(x_val, "x_val")
-    theta, theta_val = _as_1d(theta, "theta"), _as_1d(theta_val, "theta_val")
+    x, x_val = finite_array(x, "x", ndim=2, columns=True), finite_array(x_val, "x_val", ndim=2, columns=True)
+    theta, theta_val = finite_array(theta, "theta"), finite_array(theta_val, "theta_val")
     if len(x) != len(theta) or len(x_val) != len(theta_val):
         raise ValueError("x and theta (and x_val and theta_val) must have the same number of jets")
     if x.shape[1] != len(model.x_mean) or x_val.shape[1] != len(model.x_mean):
@@ -434,8 +415,8 @@ def log_ratio_table(models, x, thetas, batch_size: int = 20_000) -> np.ndarray:
     """
     if isinstance(models, torch.nn.Module):
         models = [models]
-    x = _as_matrix(x, "x")
-    thetas = _as_1d(thetas, "thetas")
+    x = finite_array(x, "x", ndim=2, columns=True)
+    thetas = finite_array(thetas, "thetas")
     step = max(1, batch_size // (len(thetas) if models[0].degree is None else 1))
     out = np.zeros((len(x), len(thetas)))
     xt, tt = torch.tensor(x, dtype=torch.float32), torch.tensor(thetas, dtype=torch.float32)
@@ -461,7 +442,7 @@ def profile_interval(thetas, nll, delta: float = 0.5, refine: int = 20) -> dict:
     -------
     dict of ``(m,)`` arrays (floats for one curve): ``value``, ``lower``, ``upper``, ``closed``.
     """
-    thetas = _as_1d(thetas, "thetas")
+    thetas = finite_array(thetas, "thetas")
     nll = np.asarray(nll, dtype=np.float64)
     single = nll.ndim == 1
     nll = np.atleast_2d(nll)
@@ -497,7 +478,7 @@ def profile_interval(thetas, nll, delta: float = 0.5, refine: int = 20) -> dict:
 def grid_posterior(thetas, log_density) -> np.ndarray:
     """Normalise log-densities on a grid of ``theta`` (``(k,)`` or ``(m, k)``) to posterior densities
     (trapezoidal rule; with a flat prior, ``log_density = -nll``)."""
-    thetas = _as_1d(thetas, "thetas")
+    thetas = finite_array(thetas, "thetas")
     logd = np.atleast_2d(np.asarray(log_density, dtype=np.float64))
     if logd.shape[1] != len(thetas):
         raise ValueError(f"log_density needs one column per theta ({len(thetas)}); got {logd.shape}")
@@ -521,7 +502,7 @@ def central_interval(thetas, density, level: float = 0.6827, truth=None) -> dict
     the true value: the rank statistic of simulation-based calibration (uniform on [0, 1] when
     the posteriors are calibrated), and ``covered`` says whether the interval holds the truth.
     """
-    thetas = _as_1d(thetas, "thetas")
+    thetas = finite_array(thetas, "thetas")
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1); got {level}")
     dens = np.atleast_2d(np.asarray(density, dtype=np.float64))
@@ -544,8 +525,8 @@ def expected_coverage(cdf_at_truth, levels=None) -> tuple[np.ndarray, np.ndarray
     (:func:`central_interval`).  Returns ``(levels, fraction covered at each level)``; a
     calibrated method lies on the diagonal, an overconfident one below it.
     """
-    u = _as_1d(cdf_at_truth, "cdf_at_truth")
-    levels = np.linspace(0.0, 1.0, 51) if levels is None else _as_1d(levels, "levels")
+    u = finite_array(cdf_at_truth, "cdf_at_truth")
+    levels = np.linspace(0.0, 1.0, 51) if levels is None else finite_array(levels, "levels")
     return levels, (np.abs(2 * u[None, :] - 1) <= levels[:, None]).mean(axis=1)
 
 
@@ -553,7 +534,7 @@ def coverage(lower, upper, truth) -> tuple[float, float]:
     """The fraction of intervals ``[lower, upper]`` that contain ``truth`` (all ``(m,)`` or scalar
     truth), with its binomial standard error (a lower bound when the intervals come from
     overlapping pseudo-experiments)."""
-    lower, upper = _as_1d(lower, "lower"), _as_1d(upper, "upper")
+    lower, upper = finite_array(lower, "lower"), finite_array(upper, "upper")
     truth = np.broadcast_to(np.asarray(truth, dtype=np.float64), lower.shape)
     if lower.shape != upper.shape:
         raise ValueError("lower and upper must have the same shape")
@@ -575,8 +556,8 @@ def pseudo_experiments(theta, n_jets: int, n_per_value: int, values=None, seed: 
     -------
     index : ``(m, n_jets)`` int64, rows into ``theta``; truth : ``(m,)`` the value of each experiment.
     """
-    theta = _as_1d(theta, "theta")
-    values = np.unique(theta) if values is None else _as_1d(values, "values")
+    theta = finite_array(theta, "theta")
+    values = np.unique(theta) if values is None else finite_array(values, "values")
     if n_jets < 1 or n_per_value < 1:
         raise ValueError("n_jets and n_per_value must be positive")
     rng = np.random.default_rng(seed)
@@ -594,7 +575,7 @@ def pseudo_experiments(theta, n_jets: int, n_per_value: int, values=None, seed: 
 def overlap_fraction(index, truth) -> float:
     """The mean fraction of jets that two pseudo-experiments with the same truth share
     (``index`` ``(m, n_jets)``, ``truth`` ``(m,)`` from :func:`pseudo_experiments`)."""
-    index, truth = np.asarray(index), _as_1d(truth, "truth")
+    index, truth = np.asarray(index), finite_array(truth, "truth")
     shared, pairs = 0.0, 0.0
     for v in np.unique(truth):
         rows = index[truth == v]
@@ -629,7 +610,7 @@ def window_pseudo_datasets(alpha, n_jets: int, n_sets: int, pool_factor: float =
     -------
     index : ``(n_sets, n_jets)`` int64 rows into ``alpha``; label : ``(n_sets,)``; spread : ``(n_sets,)``.
     """
-    alpha = _as_1d(alpha, "alpha")
+    alpha = finite_array(alpha, "alpha")
     if n_jets < 1 or n_sets < 1:
         raise ValueError("n_jets and n_sets must be positive")
     if pool_factor < 1:
@@ -667,7 +648,7 @@ def dataset_means(features, index, block: int = 512) -> np.ndarray:
     ``features`` ``(n, d)``, ``index`` ``(m, n_jets)`` rows into it; returns ``(m, d)``.  Computed in
     blocks of ``block`` datasets, so memory stays at ``block * n_jets * d`` numbers.
     """
-    features = _as_matrix(features, "features")
+    features = finite_array(features, "features", ndim=2, columns=True)
     index = np.asarray(index)
     if index.ndim != 2 or index.min() < 0 or index.max() >= len(features):
         raise ValueError(f"index must be (m, n_jets) rows into the {len(features)} jets")
@@ -720,7 +701,7 @@ class PosteriorEstimator:
         return np.log(u) - np.log1p(-u), -np.log(u * (1 - u) * (self.high - self.low))  # z, log |dz/dtheta|
 
     def _context(self, summaries):
-        s = _as_matrix(summaries, "summaries")
+        s = finite_array(summaries, "summaries", ndim=2, columns=True)
         if s.shape[1] != self.n_summaries:
             raise ValueError(f"expected {self.n_summaries} summaries per dataset; got {s.shape[1]}")
         if self.s_mean is None:
@@ -735,8 +716,9 @@ class PosteriorEstimator:
         validation loss are kept.  Returns a dict with ``train``, ``val`` (mean ``-log p(z | s)`` per
         dataset, one value per epoch), ``best_epoch`` and ``seconds`` (process CPU time).
         """
-        s, s_val = _as_matrix(summaries, "summaries"), _as_matrix(summaries_val, "summaries_val")
-        theta, theta_val = _as_1d(theta, "theta"), _as_1d(theta_val, "theta_val")
+        s = finite_array(summaries, "summaries", ndim=2, columns=True)
+        s_val = finite_array(summaries_val, "summaries_val", ndim=2, columns=True)
+        theta, theta_val = finite_array(theta, "theta"), finite_array(theta_val, "theta_val")
         if len(s) != len(theta) or len(s_val) != len(theta_val):
             raise ValueError("theta and summaries (and their validation sets) must have the same length")
         t0 = time.process_time()
@@ -775,7 +757,7 @@ class PosteriorEstimator:
     def log_density(self, summaries, thetas) -> np.ndarray:
         """``log p(theta_k | s_i)`` for every dataset ``i`` and every ``theta_k`` strictly inside the
         prior's range: ``(m, k)``."""
-        thetas = _as_1d(thetas, "thetas")
+        thetas = finite_array(thetas, "thetas")
         c = self._context(summaries)
         z, logjac = self._z(thetas)
         zt = torch.tensor(z, dtype=torch.float32)

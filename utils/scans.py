@@ -2,7 +2,7 @@
 
 Used by ``21_parameter_space_exploration``.  The physics model is the CP-conserving two-Higgs-doublet
 model (2HDM) with a softly broken Z2 symmetry, written in the notation of the review by Branco et al.
-(arXiv:1106.0034, section 5),
+(arXiv:1106.0034, section 5)::
 
     V = m11^2 |Phi1|^2 + m22^2 |Phi2|^2 - m12^2 (Phi1^+ Phi2 + h.c.) + lambda1/2 |Phi1|^4 + lambda2/2 |Phi2|^4
         + lambda3 |Phi1|^2 |Phi2|^2 + lambda4 |Phi1^+ Phi2|^2 + lambda5/2 [(Phi1^+ Phi2)^2 + h.c.],
@@ -144,7 +144,7 @@ def lambdas_from_physical(m_h, m_H, m_A, m_Hpm, tan_beta, cos_beta_alpha, m12sq)
 
 def bounded_from_below(params) -> np.ndarray:
     """Boolean ``(n,)``: the quartic part of the potential is positive in every direction (tree level):
-    lambda1 > 0, lambda2 > 0, lambda3 > -sqrt(lambda1 lambda2), lambda3 + lambda4 - |lambda5| > -sqrt(lambda1 lambda2)."""
+    ``lambda1 > 0``, ``lambda2 > 0``, ``lambda3 > -sqrt(lambda1 lambda2)``, ``lambda3 + lambda4 - |lambda5| > -sqrt(lambda1 lambda2)``."""
     return _bfb_terms(_as_points(params)).max(axis=1) == 0
 
 

@@ -170,16 +170,16 @@ def masked_attention(q, k, v, mask, fused: bool = False):
 class ParticleFlowNetwork(nn.Module):
     """Particle Flow Network (Komiske, Metodiev, Thaler, arXiv:1810.05165): ``F(sum_i Phi(x_i))``.
 
+    Call as ``model(x, mask)`` with ``x`` ``(batch, n, n_features)`` and ``mask``
+    ``(batch, n)`` (1 for real constituents, 0 for padding; any dtype).  Returns logits
+    ``(batch,)``.  ``model.latent(x, mask)`` returns the summed latent vector ``(batch, L)``
+    (zero for a jet with no real constituent: a sum, no division).
+
     Parameters
     ----------
     n_features : inputs per constituent (5 for :func:`utils.jets.constituent_features`).
     phi_sizes : widths of the per-constituent network ``Phi``; the last is the latent dimension.
     f_sizes : hidden widths of the jet-level network ``F``, which ends in one logit.
-
-    Call as ``model(x, mask)`` with ``x`` ``(batch, n, n_features)`` and ``mask``
-    ``(batch, n)`` (1 for real constituents, 0 for padding; any dtype).  Returns logits
-    ``(batch,)``.  ``model.latent(x, mask)`` returns the summed latent vector ``(batch, L)``
-    (zero for a jet with no real constituent: a sum, no division).
     """
 
     def __init__(self, n_features: int, phi_sizes=(64, 64, 64), f_sizes=(64, 64)):
@@ -247,6 +247,9 @@ class TransformerBlock(nn.Module):
 class ParticleTransformer(nn.Module):
     """A small transformer tagger on constituents: embed, self-attention blocks, masked mean, MLP.
 
+    Call as ``model(x, mask)`` like :class:`ParticleFlowNetwork`; returns logits ``(batch,)``.
+    A jet with no real constituent pools to a zero vector.
+
     Parameters
     ----------
     n_features : inputs per constituent.
@@ -255,9 +258,6 @@ class ParticleTransformer(nn.Module):
     pooling : ``"mean"`` over the real constituents (blind to their number) or ``"sum"`` (keeps
         the multiplicity, as the PFN's sum does).
     fused : see :class:`TransformerBlock`.
-
-    Call as ``model(x, mask)`` like :class:`ParticleFlowNetwork`; returns logits ``(batch,)``.
-    A jet with no real constituent pools to a zero vector.
     """
 
     def __init__(self, n_features: int, dim: int = 32, heads: int = 4, n_blocks: int = 2,

@@ -40,27 +40,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from .checks import finite_array
+
 __all__ = ["bin_index", "histogram", "response_matrix", "matrix_inversion", "iterative_bayesian_unfolding", "bin_weights",
            "make_classifier", "quantile_codes", "classifier_weights", "histogram_weights", "omnifold", "poisson_weights",
            "scaled_wasserstein", "two_sample_floor"]
 
 
 # --- input checks ------------------------------------------------------------------------------
-def _vector(x, what: str, length: int | None = None) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 1 or len(x) == 0:
-        raise ValueError(f"{what} must be a non-empty 1D array; got shape {x.shape}")
-    if length is not None and len(x) != length:
-        raise ValueError(f"{what} must have length {length}; got {len(x)}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{what} contains NaN or infinite values")
-    return x
-
-
 def _weights(w, n: int, what: str) -> np.ndarray:
     if w is None:
         return np.ones(n)
-    w = _vector(w, what, n)
+    w = finite_array(w, what, length=n)
     if np.any(w < 0):
         raise ValueError(f"{what} must be non-negative")
     if w.sum() <= 0:
@@ -69,33 +60,23 @@ def _weights(w, n: int, what: str) -> np.ndarray:
 
 
 def _edges(edges, what: str = "edges") -> np.ndarray:
-    e = _vector(edges, what)
+    e = finite_array(edges, what)
     if len(e) < 2 or np.any(np.diff(e) <= 0):
         raise ValueError(f"{what} must be at least two strictly increasing values; got {e}")
     return e
-
-
-def _samples(x, what: str) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    x = x[:, None] if x.ndim == 1 else x
-    if x.ndim != 2 or len(x) == 0:
-        raise ValueError(f"{what} must be a non-empty (n,) or (n, d) array; got shape {np.shape(x)}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{what} contains NaN or infinite values")
-    return x
 
 
 # --- binned unfolding -------------------------------------------------------------------------
 def bin_index(values, edges) -> np.ndarray:
     """The bin of each value, ``(n,)`` ints in ``[0, len(edges) - 2]``: below the first edge counts in the
     first bin, at or above the last edge in the last (under- and overflow folded in, so no jet is lost)."""
-    values, edges = _vector(values, "values"), _edges(edges)
+    values, edges = finite_array(values, "values"), _edges(edges)
     return np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
 
 
 def histogram(values, edges, weights=None) -> np.ndarray:
     """Weighted counts ``(len(edges) - 1,)`` of ``values`` ``(n,)``, under- and overflow in the end bins."""
-    values, edges = _vector(values, "values"), _edges(edges)
+    values, edges = finite_array(values, "values"), _edges(edges)
     w = _weights(weights, len(values), "weights")
     return np.bincount(bin_index(values, edges), weights=w, minlength=len(edges) - 1).astype(np.float64)
 
@@ -116,7 +97,7 @@ def response_matrix(truth, reco, truth_edges, reco_edges, weights=None, normaliz
     -------
     ``(n_reco_bins, n_truth_bins)`` array: ``reco_histogram = R @ truth_histogram``.
     """
-    truth, reco = _vector(truth, "truth"), _vector(reco, "reco", len(np.atleast_1d(truth)))
+    truth, reco = finite_array(truth, "truth"), finite_array(reco, "reco", length=len(np.atleast_1d(truth)))
     w = _weights(weights, len(truth), "weights")
     te, re_ = _edges(truth_edges, "truth_edges"), _edges(reco_edges, "reco_edges")
     n_t, n_r = len(te) - 1, len(re_) - 1
@@ -157,7 +138,7 @@ def matrix_inversion(response, data) -> tuple[np.ndarray, np.ndarray]:
     huge and the neighbouring bins are anti-correlated: the result oscillates.
     """
     r = _check_response(response)
-    d = _vector(data, "data", r.shape[0])
+    d = finite_array(data, "data", length=r.shape[0])
     if r.shape[0] < r.shape[1]:
         raise ValueError(f"inversion needs at least as many reco bins as truth bins; got {r.shape}")
     if np.linalg.matrix_rank(r) < r.shape[1]:
@@ -192,8 +173,8 @@ def iterative_bayesian_unfolding(data, response, prior, n_iterations: int, retur
     whose row ``k`` is the result after ``k`` iterations.
     """
     r = _check_response(response)
-    d = _vector(data, "data", r.shape[0])
-    x = _vector(prior, "prior", r.shape[1])
+    d = finite_array(data, "data", length=r.shape[0])
+    x = finite_array(prior, "prior", length=r.shape[1])
     if np.any(d < 0) or np.any(x < 0):
         raise ValueError("data and prior must be non-negative")
     if int(n_iterations) != n_iterations or n_iterations < 0:
@@ -230,7 +211,7 @@ def bin_weights(values, edges, unfolded, simulated) -> np.ndarray:
     normalisation, which follows ``unfolded``) and, inside each bin, the simulation's shape.
     """
     e = _edges(edges)
-    unfolded, simulated = _vector(unfolded, "unfolded", len(e) - 1), _vector(simulated, "simulated", len(e) - 1)
+    unfolded, simulated = finite_array(unfolded, "unfolded", length=len(e) - 1), finite_array(simulated, "simulated", length=len(e) - 1)
     factor = np.divide(unfolded, simulated, out=np.zeros_like(unfolded), where=simulated > 0)
     return factor[bin_index(values, e)]
 
@@ -260,7 +241,7 @@ def quantile_codes(x, n_bins: int = 255) -> np.ndarray:
     features skip that.  The quantiles are
     of ``x`` itself, unweighted, so they know nothing of the labels.
     """
-    x = _samples(x, "x")
+    x = finite_array(x, "x", ndim=2, columns=True)
     if n_bins < 2:
         raise ValueError(f"n_bins must be at least 2; got {n_bins}")
     out = np.empty_like(x)
@@ -299,9 +280,9 @@ def classifier_weights(x_from, x_to=None, w_from=None, w_to=None, n_folds: int =
     ``(n,)`` ratios, normalised so that ``sum(w_from * ratio) = sum(w_from)``: multiplying ``w_from``
     by them moves the weighted ``x_from`` onto ``x_to`` and keeps its total.
     """
-    xf = _samples(x_from, "x_from")
+    xf = finite_array(x_from, "x_from", ndim=2, columns=True)
     same = x_to is None
-    xt = xf if same else _samples(x_to, "x_to")
+    xt = xf if same else finite_array(x_to, "x_to", ndim=2, columns=True)
     if xt.shape[1] != xf.shape[1]:
         raise ValueError(f"x_from and x_to need the same number of features; got {xf.shape[1]} and {xt.shape[1]}")
     if same and w_to is None:
@@ -344,12 +325,12 @@ def histogram_weights(x_from, x_to=None, w_from=None, w_to=None, edges=None, see
     and overflow in the end bins; ``seed`` is accepted and unused: nothing is random): the ratio of the normalised weighted histograms in each point's bin
     (zero where ``x_from`` has no weight).  With it, :func:`omnifold` is iterative Bayesian unfolding.
     """
-    xf = _samples(x_from, "x_from")
+    xf = finite_array(x_from, "x_from", ndim=2, columns=True)
     if xf.shape[1] != 1:
         raise ValueError(f"histogram_weights handles one observable; got {xf.shape[1]}")
     if edges is None:
         raise ValueError("histogram_weights needs the bin edges")
-    xt = xf if x_to is None else _samples(x_to, "x_to")
+    xt = xf if x_to is None else finite_array(x_to, "x_to", ndim=2, columns=True)
     wf, wt = _weights(w_from, len(xf), "w_from"), _weights(w_to, len(xt), "w_to")
     h_from = histogram(xf[:, 0], edges, wf) / wf.sum()
     h_to = histogram(xt[:, 0], edges, wt) / wt.sum()
@@ -388,7 +369,7 @@ def omnifold(truth, reco, data, n_iterations: int, data_weights=None, prior_weig
     ``nu_n`` of every iteration; ``nu_n`` weighting ``truth`` is the unfolded result after ``n`` iterations,
     normalised to the simulation's total (the data's shape, not its count).
     """
-    truth, reco, data = _samples(truth, "truth"), _samples(reco, "reco"), _samples(data, "data")
+    truth, reco, data = (finite_array(a, name, ndim=2, columns=True) for a, name in ((truth, "truth"), (reco, "reco"), (data, "data")))
     if len(truth) != len(reco) or truth.shape[1] != reco.shape[1] or reco.shape[1] != data.shape[1]:
         raise ValueError(f"truth and reco must be the same jets with the same observables as data; got "
                          f"{truth.shape}, {reco.shape}, {data.shape}")
@@ -424,7 +405,7 @@ def scaled_wasserstein(values, reference, weights=None, reference_weights=None, 
     """
     from scipy.stats import wasserstein_distance
 
-    u, v = _vector(values, "values"), _vector(reference, "reference")
+    u, v = finite_array(values, "values"), finite_array(reference, "reference")
     uw, vw = _weights(weights, len(u), "weights"), _weights(reference_weights, len(v), "reference_weights")
     if scale is None:
         mean = np.average(v, weights=vw)
@@ -444,7 +425,7 @@ def two_sample_floor(values, n_a: int, n_b: int, n_splits: int = 20, seed: int =
     -------
     dict with ``mean``, ``std`` and ``samples`` ``(n_splits,)``.
     """
-    v = _vector(values, "values")
+    v = finite_array(values, "values")
     if n_a < 1 or n_b < 1 or n_a + n_b > len(v):
         raise ValueError(f"need 1 <= n_a, n_b and n_a + n_b <= {len(v)}; got {n_a}, {n_b}")
     if n_splits < 2:
