@@ -80,3 +80,10 @@ def test_notebooks_are_named_by_path_name_or_number_and_unknown_names_say_what_e
     assert benchmark.resolve_notebooks([str(by_number[0])]) == by_number
     with pytest.raises(ValueError, match="no single notebook matches.*99_nothing.*13_bubble_nucleation"):
         benchmark.resolve_notebooks(["99_nothing"])
+
+
+def test_the_machine_names_the_cpu_where_the_os_says_it(monkeypatch):
+    # platform.processor() is empty on Linux: rows measured on different CPUs must not all read "x86_64"
+    monkeypatch.setattr(benchmark.platform, "processor", lambda: "")
+    monkeypatch.setattr(benchmark, "_cpu_model", lambda: "Some CPU 9000")
+    assert benchmark.environment()["machine"].endswith("Some CPU 9000")

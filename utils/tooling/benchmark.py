@@ -103,6 +103,17 @@ def _run_in_subprocess(notebook: Path, fast: bool) -> dict:
         return {"ok": False, "wall_s": None, "peak_mb": None, "error": proc.stderr.strip()[-500:]}
 
 
+def _cpu_model() -> str:
+    """The CPU's model name where the OS says it (Linux: /proc/cpuinfo; platform.processor() is empty there)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
 def environment(root: Path = ROOT) -> dict:
     """Where a row was measured: ``machine`` (architecture and processor), ``cores`` (those this process
     may use: its CPU affinity, not the machine's count), ``threads`` (the course's thread policy for the
@@ -117,7 +128,7 @@ def environment(root: Path = ROOT) -> dict:
         commit += "+" if dirty else ""
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
-    processor = platform.processor() or platform.machine()
+    processor = platform.processor() or _cpu_model() or platform.machine()
     return {"machine": f"{platform.machine()}, {processor}" if processor != platform.machine() else processor,
             "cores": available_cores(), "threads": default_threads(), "commit": commit}
 
