@@ -74,17 +74,14 @@ chromium:
 	       && { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } ; } \
 	  || echo "no Chromium: the browser test will be skipped (Debian/Ubuntu: sudo apt-get install chromium; macOS: brew install --cask chromium)"
 
-# Lint; then unit tests, data checks and every notebook through nbval in fast mode, on both cores, while the
-# Colab path's fresh environment is installed in the background (tests/test_colab.py; if that fails, its
-# test makes it again); then, once every notebook's run is stored (tests/executed.py), the test book with
-# its browser check on one core and the Colab path's notebook on the other, in a pytest run of their own.
+# Lint; then unit tests, data checks and every notebook through nbval in fast mode, on both cores;
+# then, once every notebook's run is stored (tests/executed.py), the test book with its browser check
+# and the Colab path in a pytest run of their own.
 test: setup chromium
 	rm -rf _build/test/executed
 	$(BIN)/ruff check utils tests notebooks
-	mkdir -p _build/test && { $(BIN)/python tests/test_colab.py > _build/test/colab-environment.log 2>&1 & }; \
-	COURSE_FAST=1 COURSE_THREADS=1 $(BIN)/python -m pytest $(NBVAL) $(XDIST) tests notebooks $(addprefix --ignore=,$(LATE)); \
-	status=$$?; wait; [ $$status = 0 ]
-	COURSE_FAST=1 $(BIN)/python -m pytest $(XDIST) $(LATE)
+	COURSE_FAST=1 COURSE_THREADS=1 $(BIN)/python -m pytest $(NBVAL) $(XDIST) tests notebooks $(addprefix --ignore=,$(LATE))
+	COURSE_FAST=1 $(BIN)/python -m pytest $(LATE)
 
 lint: setup
 	$(BIN)/ruff check utils tests notebooks

@@ -98,45 +98,24 @@ def _fresh_environment(venv: Path, pins: list[str]) -> Path:
     return venv / "bin" / "python"
 
 
-def _environment_key() -> dict:
-    """What the fresh environment is made of."""
-    bounds = _lower_bounds()
-    return {"python": sys.version.split()[0], "torch": _torch_version(),
-            "pins": [f"{name}=={bounds[name]}" for name in OLDEST]}
-
-
-def prepare_environment(work: Path = WORK) -> Path:
-    """The fresh environment with the oldest supported versions; returns its python.
-
-    Slow (pip installs torch and the rest: about 1.5 CPU-minutes), so ``make test`` starts it in the
-    background (``python tests/test_colab.py``) while the notebooks run. The test then finds it ready
-    (``environment.json`` says what it holds) and uses it once: the notebook's first cell installs
-    packages into it, so the test removes the stamp and the next run starts from a new environment.
-    """
-    venv = work / "colab-env"
-    stamp, key = venv / "environment.json", _environment_key()
-    if stamp.exists() and json.loads(stamp.read_text()) == key and (venv / "bin" / "python").exists():
-        return venv / "bin" / "python"
-    shutil.rmtree(venv, ignore_errors=True)
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    python = _fresh_environment(venv, key["pins"])
-    stamp.write_text(json.dumps(key))
-    return python
-
-
 def prepare(work: Path = WORK) -> tuple[Path, Path]:
-    """The copy of the repository (made anew) and the fresh environment: ``(remote, python)``."""
-    python = prepare_environment(work)
-    shutil.rmtree(work / "remote", ignore_errors=True)
-    (work / "remote").mkdir(parents=True)
-    return _copy_of_the_repository(work / "remote"), python
+    """The copy of the repository and the fresh environment: ``(remote, python)``.
+
+    Slow (pip installs torch and the oldest versions); ``tests/conftest.py`` starts it in the
+    background when the session begins, so that it overlaps the notebooks' runs.
+    """
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    bounds = _lower_bounds()
+    remote = _copy_of_the_repository(work / "remote")
+    python = _fresh_environment(work / "colab-env", [f"{name}=={bounds[name]}" for name in OLDEST])
+    return remote, python
 
 
 @pytest.fixture(scope="module")
-def prepared():
-    remote, python = prepare()
-    (python.parent.parent / "environment.json").unlink()  # one run only (see prepare_environment)
-    return remote, python
+def prepared(request):
+    started = getattr(request.config, "_course_colab_environment", None)
+    return started.result() if started is not None else prepare()
 
 
 def test_a_notebook_opened_alone_on_colab_runs_with_the_oldest_supported_versions(prepared):
@@ -163,7 +142,3 @@ def test_a_notebook_opened_alone_on_colab_runs_with_the_oldest_supported_version
         assert versions["torch"].startswith(_torch_version()), versions
         assert versions["utils"].startswith(env["COURSE_HOME"]), "utils must come from the fetched course"
         print(f"{name}: {result['seconds']:.0f} s on the Colab path with {versions}")
-
-
-if __name__ == "__main__":  # make test: the environment only, in the background while the notebooks run
-    print(f"the Colab path's environment is ready: {prepare_environment()}")
