@@ -133,6 +133,11 @@ def environment(root: Path = ROOT) -> dict:
             "cores": available_cores(), "threads": default_threads(), "commit": commit}
 
 
+def _over_budget(row: dict, mode: str) -> bool:
+    """A run that passed but took longer or more memory than the course allows a notebook."""
+    return row["ok"] and (row["wall_s"] > BUDGET_S[mode] or row["peak_mb"] > BUDGET_MB)
+
+
 def _markdown(rows: list[dict], mode: str) -> str:
     lines = [
         "# Benchmark: runtime, memory and results of every notebook",
@@ -150,9 +155,7 @@ def _markdown(rows: list[dict], mode: str) -> str:
     for r in rows:
         metrics = r.get("metrics") or {}
         shown = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in metrics.items())
-        status = "ok" if r["ok"] else f"FAILED: {r['error']}"
-        if r["ok"] and (r["wall_s"] > BUDGET_S[mode] or r["peak_mb"] > BUDGET_MB):
-            status = "over budget"
+        status = "over budget" if _over_budget(r, mode) else "ok" if r["ok"] else f"FAILED: {r['error']}"
         where = (f"{r.get('machine', 'not recorded')} ({r.get('cores', '?')} cores, {r.get('threads', '?')} "
                  f"threads, {r.get('commit', '?')})")
         lines.append(f"| `{r['notebook']}` | {status} | {r.get('date', '')} | {where} | {r['wall_s']} | "
@@ -217,8 +220,7 @@ def main(argv=None) -> int:
         row["metrics"] = json.loads(result_file.read_text())["metrics"] if result_file.exists() else None
         if row["ok"] and row["metrics"] is None:
             row["ok"], row["error"] = False, "ran, but recorded no results (utils.record_result)"
-        over = row["ok"] and (row["wall_s"] > BUDGET_S[mode] or row["peak_mb"] > BUDGET_MB)
-        verdict = "FAILED" if not row["ok"] else "over budget" if over else "ok"
+        verdict = "over budget" if _over_budget(row, mode) else "ok" if row["ok"] else "FAILED"
         print(f"    {verdict}  {row['wall_s']} s  {row['peak_mb']} MB  {row['error'] or ''}")
         rows.append(row)
     out = results_dir() / "benchmark.json"
