@@ -32,7 +32,8 @@ NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=300
 # tests/conftest.py: after the notebook whose results it reads),
 # one torch/BLAS thread per worker (the course's thread policy, COURSE_THREADS=1).
 XDIST := -n $(WORKERS) --dist loadscope
-# the tests that need every notebook's run (the test book) or a whole fresh environment (Colab) run after
+# the tests that need every notebook's run (the test book) or a whole fresh environment (Colab) run after,
+# side by side (one module per worker): the book's build and browser check beside the Colab path's install and run
 LATE := tests/test_book.py tests/test_colab.py
 
 .PHONY: setup book test lint unit nbval lab student benchmark data lock sync chromium clean help
@@ -81,7 +82,7 @@ test: setup chromium
 	rm -rf _build/test/executed
 	$(BIN)/ruff check utils tests notebooks
 	COURSE_FAST=1 COURSE_THREADS=1 $(BIN)/python -m pytest $(NBVAL) $(XDIST) tests notebooks $(addprefix --ignore=,$(LATE))
-	COURSE_FAST=1 $(BIN)/python -m pytest $(LATE)
+	COURSE_FAST=1 $(BIN)/python -m pytest $(XDIST) $(LATE)
 
 lint: setup
 	$(BIN)/ruff check utils tests notebooks

@@ -69,19 +69,4 @@ def pytest_xdist_make_scheduler(config, log):
     return CourseScheduling(config, log)
 
 
-def pytest_collection_finish(session):
-    """When the Colab-path test will run, build its fresh environment in the background from the
-    start (mostly downloads and unpacking), so that it overlaps the notebooks' runs."""
-    if session.config.option.collectonly or hasattr(session.config, "workerinput"):
-        return  # under pytest-xdist every worker collects everything: the fixture prepares it instead
-    if any(item.nodeid.startswith("tests/test_colab.py") for item in session.items):
-        from concurrent.futures import ThreadPoolExecutor
-
-        import test_colab
-
-        pool = ThreadPoolExecutor(max_workers=1)
-        session.config._course_colab_environment = pool.submit(test_colab.prepare)
-        pool.shutdown(wait=False)
-
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

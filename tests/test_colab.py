@@ -101,8 +101,8 @@ def _fresh_environment(venv: Path, pins: list[str]) -> Path:
 def prepare(work: Path = WORK) -> tuple[Path, Path]:
     """The copy of the repository and the fresh environment: ``(remote, python)``.
 
-    Slow (pip installs torch and the oldest versions); ``tests/conftest.py`` starts it in the
-    background when the session begins, so that it overlaps the notebooks' runs.
+    Slow (pip installs torch and the oldest versions): under ``make test`` it runs on one worker while
+    the test book is built and looked at on the other.
     """
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -113,9 +113,8 @@ def prepare(work: Path = WORK) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def prepared(request):
-    started = getattr(request.config, "_course_colab_environment", None)
-    return started.result() if started is not None else prepare()
+def prepared():
+    return prepare()
 
 
 def test_a_notebook_opened_alone_on_colab_runs_with_the_oldest_supported_versions(prepared):

@@ -156,6 +156,32 @@ def test_rejection_error_follows_the_passing_background_count(gaussian_scores):
         metrics.rejection_with_error(np.r_[0, 0, 1, 1], np.r_[0.1, 0.2, 0.8, 0.9], 0.5)
 
 
+@pytest.mark.parametrize("tied", [False, True])
+def test_roc_bootstrap_draws_the_resamples_of_the_generic_bootstrap(tied):
+    """One sort, multiplicities per resample: the same resamples, so the same spreads as bootstrap()
+    with stratify=labels and the same seed, for the AUC and for rejections (ties included)."""
+    rng = np.random.default_rng(3)
+    labels = (rng.random(3000) < 0.3).astype(int)
+    scores = rng.normal(labels * 1.5, 1.0)
+    if tied:
+        scores = np.round(scores, 1)  # many events share a score, signal and background alike
+    fast = metrics.roc_bootstrap(labels, scores, (0.5, 0.3, 0.05), n_resamples=40, seed=7)
+    slow = metrics.bootstrap(metrics.auc, labels, scores, n_resamples=40, seed=7, stratify=labels)
+    np.testing.assert_allclose(fast["auc"]["samples"], slow["samples"], rtol=1e-12)
+    assert fast["auc"]["value"] == slow["value"] and fast["auc"]["std"] == pytest.approx(slow["std"], rel=1e-9)
+    for eps in (0.5, 0.3, 0.05):
+        slow = metrics.bootstrap(lambda y, s, eps=eps: metrics.rejection_at(y, s, eps), labels, scores,
+                                 n_resamples=40, seed=7, stratify=labels)
+        np.testing.assert_allclose(fast[eps]["samples"], slow["samples"], rtol=1e-12)
+        assert (fast[eps]["low"], fast[eps]["high"]) == pytest.approx((slow["low"], slow["high"]), rel=1e-9)
+
+
+def test_roc_bootstrap_of_a_rejection_no_background_reaches():
+    labels = np.r_[np.zeros(50), np.ones(50)].astype(int)
+    out = metrics.roc_bootstrap(labels, labels + np.linspace(0, 0.1, 100), (0.5,), n_resamples=10)
+    assert out[0.5]["value"] == float("inf") and np.isnan(out[0.5]["std"]) and out["auc"]["value"] == 1.0
+
+
 def test_js_divergence_exact_values():
     # p = (1/2, 1/2), q = (1, 0): m = (3/4, 1/4); JSD = 1 - (3/4) log2(4/3) - ... computed by hand
     p, q = np.array([0.5, 0.5]), np.array([1.0, 0.0])

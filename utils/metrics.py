@@ -14,7 +14,7 @@ import numpy as np
 
 __all__ = ["MIN_BACKGROUND", "roc_curve", "auc", "rejection_at", "significance_improvement",
            "max_significance_improvement", "sic_curve", "js_divergence", "classifier_two_sample_test", "bootstrap",
-           "auc_with_error", "rejection_with_error", "wasserstein_distances", "peak_and_width"]
+           "roc_bootstrap", "auc_with_error", "rejection_with_error", "wasserstein_distances", "peak_and_width"]
 
 MIN_BACKGROUND = 20  # a SIC counts only for cuts keeping at least this many background events
 
@@ -82,6 +82,11 @@ def rejection_at(labels, scores, eps_s: float = 0.3, weights=None) -> float:
     if not 0 < eps_s <= 1:
         raise ValueError(f"eps_s must be in (0, 1]; got {eps_s}")
     e_s, e_b, _ = roc_curve(labels, scores, weights)
+    return _rejection_on_roc(e_s, e_b, eps_s)
+
+
+def _rejection_on_roc(e_s, e_b, eps_s: float) -> float:
+    """:func:`rejection_at` on a ROC curve given as its points ``(e_s, e_b)`` (``e_s`` non-decreasing)."""
     i = int(np.searchsorted(e_s, eps_s, side="left"))  # first ROC point with e_s >= eps_s
     if e_s[i] == eps_s or i == 0:
         eps_b = float(e_b[i])
@@ -123,6 +128,13 @@ class _Cuts:
         ok = (n_fp >= min_background) & (fp > 0)
         eps_s, eps_b = tp[ok] / tp[-1], fp[ok] / fp[-1]
         return eps_s, eps_b, eps_s / np.sqrt(eps_b), n_fp[ok]
+
+    def roc(self, counts):
+        """The ROC points ``(eps_s, eps_b)`` ``(k + 1,)`` of the events drawn ``counts`` times, (0, 0) first,
+        as :func:`roc_curve` gives them for the resampled events (one point per distinct score)."""
+        tp = np.cumsum(counts * self.w * self.y)[self.last]
+        fp = np.cumsum(counts * self.w * (1 - self.y))[self.last]
+        return np.r_[0.0, tp / tp[-1]], np.r_[0.0, fp / fp[-1]]
 
     def resample(self, rng):
         """Bootstrap multiplicities, signal and background resampled separately (as
@@ -334,18 +346,63 @@ def bootstrap(statistic, *arrays, n_resamples: int = 200, seed: int = 0, stratif
     for k in range(n_resamples):
         rows = np.concatenate([g[rng.integers(0, len(g), len(g))] for g in groups])
         samples[k] = statistic(*(a[rows] for a in arrays))
+    return {"value": float(statistic(*arrays)), **_spread(samples)}
+
+
+def _spread(samples) -> dict:
+    """Standard deviation and central 68 % interval of bootstrap ``samples``, infinite ones left out."""
     finite = samples[np.isfinite(samples)]
     if len(finite) < 2:
         raise ValueError("the statistic is infinite in almost every resample: too few events to measure it")
     low, high = np.percentile(finite, [16, 84])
-    return {"value": float(statistic(*arrays)), "std": float(np.std(finite, ddof=1)), "low": float(low),
-            "high": float(high), "samples": samples, "n_infinite": int(len(samples) - len(finite))}
+    return {"std": float(np.std(finite, ddof=1)), "low": float(low), "high": float(high),
+            "samples": samples, "n_infinite": int(len(samples) - len(finite))}
+
+
+def roc_bootstrap(labels, scores, eps_s_points=(), n_resamples: int = 200, seed: int = 0) -> dict:
+    """The AUC and the rejections at ``eps_s_points``, each with its bootstrap spread, from one pass.
+
+    The same resamples as :func:`bootstrap` with ``stratify=labels`` and the same ``seed`` (so the
+    same numbers, to float rounding), but the events are sorted once and each resample is a vector
+    of multiplicities: the ROC of a resample is a cumulative sum, not a new sort.  On 27k test jets
+    this is about ten times faster than three calls of :func:`bootstrap`.
+
+    Returns
+    -------
+    dict: ``"auc"`` and, for each ``eps_s``, the key ``eps_s`` (a float), each mapping to the dict of
+    :func:`bootstrap` (``value``, ``std``, ``low``, ``high``, ``samples``, ``n_infinite``); a rejection
+    whose value is infinite (no background passes) has ``std``, ``low`` and ``high`` ``nan``.
+    """
+    labels, scores, _ = _check_scores(labels, scores)
+    if n_resamples < 2:
+        raise ValueError(f"n_resamples must be at least 2; got {n_resamples}")
+    cuts = _Cuts(labels, scores)
+    position = np.empty(len(labels), dtype=np.int64)
+    position[np.argsort(-scores, kind="stable")] = np.arange(len(labels))  # event -> its place in the sorted order
+    groups = [np.flatnonzero(labels == c) for c in (0, 1)]  # as bootstrap(..., stratify=labels) draws them
+    rng = np.random.default_rng(seed)
+    samples = np.empty((n_resamples, 1 + len(eps_s_points)))
+    for k in range(n_resamples):
+        counts = np.zeros(len(labels))
+        for g in groups:
+            counts += np.bincount(position[g[rng.integers(0, len(g), len(g))]], minlength=len(labels))
+        e_s, e_b = cuts.roc(counts)
+        samples[k, 0] = np.sum(np.diff(e_b) * (e_s[1:] + e_s[:-1])) / 2  # the area, by trapezoids (ties count half)
+        samples[k, 1:] = [_rejection_on_roc(e_s, e_b, eps) for eps in eps_s_points]
+    out = {"auc": {"value": auc(labels, scores), **_spread(samples[:, 0])}}
+    for j, eps in enumerate(eps_s_points, start=1):
+        value = rejection_at(labels, scores, eps)
+        if np.isfinite(value):
+            out[eps] = {"value": value, **_spread(samples[:, j])}
+        else:
+            out[eps] = {"value": value, "std": float("nan"), "low": float("nan"), "high": float("nan"),
+                        "samples": samples[:, j], "n_infinite": int(np.sum(~np.isfinite(samples[:, j])))}
+    return out
 
 
 def auc_with_error(labels, scores, n_resamples: int = 200, seed: int = 0) -> tuple[float, float]:
     """AUC and its bootstrap standard deviation (classes resampled separately)."""
-    labels, scores, _ = _check_scores(labels, scores)
-    result = bootstrap(auc, labels, scores, n_resamples=n_resamples, seed=seed, stratify=labels)
+    result = roc_bootstrap(labels, scores, n_resamples=n_resamples, seed=seed)["auc"]
     return result["value"], result["std"]
 
 
@@ -361,8 +418,7 @@ def rejection_with_error(labels, scores, eps_s: float = 0.5, n_resamples: int = 
     if not np.isfinite(rejection_at(labels, scores, eps_s)):
         raise ValueError(f"no background passes at eps_s = {eps_s}: the test set is too small to measure "
                          "the rejection there (quote a lower limit, or use a larger eps_s)")
-    result = bootstrap(lambda y, s: rejection_at(y, s, eps_s), labels, scores, n_resamples=n_resamples,
-                       seed=seed, stratify=labels)
+    result = roc_bootstrap(labels, scores, (eps_s,), n_resamples=n_resamples, seed=seed)[eps_s]
     return result["value"], result["std"]
 
 

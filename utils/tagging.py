@@ -62,27 +62,20 @@ def summarize_tagger(labels, scores, n_resamples: int = 200, seed: int = 0,
     which is the honest error bar when few jets pass (the distribution of 1/eps_B is then skewed);
     a rejection no test background passes at is ``inf`` with error and interval ``nan``.
     """
-    from .metrics import auc, bootstrap, rejection_at, roc_curve
+    from .metrics import roc_bootstrap, roc_curve
 
     labels = np.asarray(labels).astype(int)
     scores = np.asarray(scores, dtype=np.float64).ravel()
-    out = {}
-    result = bootstrap(auc, labels, scores, n_resamples=n_resamples, seed=seed, stratify=labels)
-    out["auc"], out["auc_err"] = result["value"], result["std"]
+    boot = roc_bootstrap(labels, scores, eps_s_points, n_resamples=n_resamples, seed=seed)  # one pass for all
+    out = {"auc": boot["auc"]["value"], "auc_err": boot["auc"]["std"]}
     e_s, e_b, _ = roc_curve(labels, scores)
     n_b = int(np.sum(labels == 0))
     for eps_s in eps_s_points:
         tag = f"{eps_s:g}".replace(".", "")  # 0.5 -> "05", 0.3 -> "03", 0.25 -> "025"
-        value = rejection_at(labels, scores, eps_s)
         out[f"n_background_pass_{tag}"] = float(np.interp(eps_s, e_s, e_b) * n_b)
-        if np.isfinite(value):
-            res = bootstrap(lambda y, s, eps_s=eps_s: rejection_at(y, s, eps_s), labels, scores, n_resamples=n_resamples,
-                            seed=seed, stratify=labels)
-            out[f"rejection_{tag}"], out[f"rejection_{tag}_err"] = value, res["std"]
-            out[f"rejection_{tag}_low"], out[f"rejection_{tag}_high"] = res["low"], res["high"]
-        else:
-            out[f"rejection_{tag}"], out[f"rejection_{tag}_err"] = value, float("nan")
-            out[f"rejection_{tag}_low"] = out[f"rejection_{tag}_high"] = float("nan")
+        res = boot[eps_s]
+        out[f"rejection_{tag}"], out[f"rejection_{tag}_err"] = res["value"], res["std"]
+        out[f"rejection_{tag}_low"], out[f"rejection_{tag}_high"] = res["low"], res["high"]
     return out
 
 
