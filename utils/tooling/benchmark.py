@@ -139,27 +139,31 @@ def _over_budget(row: dict, mode: str) -> bool:
 
 
 def _markdown(rows: list[dict], mode: str) -> str:
+    """The book's benchmark page: one table of runtimes and memory, then each notebook's recorded
+    results as a paragraph of its own (in the table they made every row a narrow column many lines tall)."""
     lines = [
         "# Benchmark: runtime, memory and results of every notebook",
         "",
         f"Written by `make benchmark`, each notebook run alone in **{mode} mode**. Budgets: "
-        f"{BUDGET_S[mode]} s and {BUDGET_MB} MB per notebook on 2 CPU cores. The results are the numbers "
-        "each notebook records with `utils.record_result` after its closing checks pass. Each row says "
+        f"{BUDGET_S[mode]} s and {BUDGET_MB} MB per notebook on 2 CPU cores. Each row says "
         "where and when it was measured: the machine, the cores the run could use, the threads of the "
-        "course's thread policy, and the course's commit (`+`: with uncommitted changes).",
+        "course's thread policy, and the course's commit (`+`: with uncommitted changes). Below the table, "
+        "the numbers each notebook records with `utils.record_result` after its closing checks pass.",
         "",
-        "| notebook | status | measured | where (cores, threads, commit) | wall time [s] | peak memory [MB] "
-        "| recorded results |",
-        "|---|---|---|---|---:|---:|---|",
+        "| notebook | status | measured | where (cores, threads, commit) | wall time [s] | peak memory [MB] |",
+        "|---|---|---|---|---:|---:|",
     ]
     for r in rows:
-        metrics = r.get("metrics") or {}
-        shown = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in metrics.items())
         status = "over budget" if _over_budget(r, mode) else "ok" if r["ok"] else f"FAILED: {r['error']}"
         where = (f"{r.get('machine', 'not recorded')} ({r.get('cores', '?')} cores, {r.get('threads', '?')} "
                  f"threads, {r.get('commit', '?')})")
         lines.append(f"| `{r['notebook']}` | {status} | {r.get('date', '')} | {where} | {r['wall_s']} | "
-                     f"{r['peak_mb']} | {shown} |")
+                     f"{r['peak_mb']} |")
+    lines += ["", "## Recorded results"]
+    for r in rows:
+        metrics = r.get("metrics") or {}
+        shown = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in metrics.items())
+        lines += ["", f"### `{r['notebook']}`", "", shown or "(nothing recorded: the run did not pass its checks)"]
     return "\n".join(lines) + "\n"
 
 
