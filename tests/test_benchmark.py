@@ -14,7 +14,7 @@ def test_benchmark_page_flags_failures_and_budgets():
     ]
     rows[0].update(machine="x86_64", cores=2, threads=1, commit="abc")
     page = benchmark._markdown(rows, "full")
-    assert "| `01_a` | ok | 2026-11-23 | x86_64 (2 cores, 1 threads, abc) | 50.0 | 900 |\n" in page
+    assert "| 01 a | ok | 50.0 | 900 | 2026-11-23 | x86_64 (2 cores, 1 threads, abc) |\n" in page
     assert "### `01_a`\n\nauc = 0.9123\n" in page  # the results below the table, a paragraph per notebook
     assert "over budget" in page and "FAILED: AssertionError" in page and "(nothing recorded" in page
 
@@ -46,8 +46,8 @@ def test_a_partial_run_replaces_only_its_rows_and_keeps_where_each_was_measured(
         ("00_a", "2026-01-01", "x86_64, 2 CPU cores"), ("01_b", "2026-02-02", "arm64")]  # old rows keep their machine
     assert benchmark.merged_rows({**old, "mode": "fast"}, new, "full") == new  # another mode is not mixed in
     page = benchmark._markdown(rows, "full")
-    assert "| `01_b` | ok | 2026-02-02 | arm64 (1 cores, 1 threads, abc) | 31.6 | 700 |\n" in page
-    assert "| `00_a` | ok | 2026-01-01 | x86_64, 2 CPU cores (? cores, ? threads, ?) | 10.0 | 500 |\n" in page
+    assert "| 01 b | ok | 31.6 | 700 | 2026-02-02 | arm64 (1 cores, 1 threads, abc) |\n" in page
+    assert "| 00 a | ok | 10.0 | 500 | 2026-01-01 | x86_64, 2 CPU cores (? cores, ? threads, ?) |\n" in page
 
 
 def test_a_row_records_the_cores_this_process_may_use(monkeypatch):

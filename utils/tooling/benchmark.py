@@ -150,15 +150,15 @@ def _markdown(rows: list[dict], mode: str) -> str:
         "course's thread policy, and the course's commit (`+`: with uncommitted changes). Below the table, "
         "the numbers each notebook records with `utils.record_result` after its closing checks pass.",
         "",
-        "| notebook | status | measured | where (cores, threads, commit) | wall time [s] | peak memory [MB] |",
-        "|---|---|---|---|---:|---:|",
+        "| notebook | status | wall time [s] | peak memory [MB] | measured | where (cores, threads, commit) |",
+        "|---|---|---:|---:|---|---|",
     ]
     for r in rows:
         status = "over budget" if _over_budget(r, mode) else "ok" if r["ok"] else f"FAILED: {r['error']}"
         where = (f"{r.get('machine', 'not recorded')} ({r.get('cores', '?')} cores, {r.get('threads', '?')} "
                  f"threads, {r.get('commit', '?')})")
-        lines.append(f"| `{r['notebook']}` | {status} | {r.get('date', '')} | {where} | {r['wall_s']} | "
-                     f"{r['peak_mb']} |")
+        name = r["notebook"].replace("_", " ")  # words wrap in a narrow column; an identifier does not
+        lines.append(f"| {name} | {status} | {r['wall_s']} | {r['peak_mb']} | {r.get('date', '')} | {where} |")
     lines += ["", "## Recorded results"]
     for r in rows:
         metrics = r.get("metrics") or {}
