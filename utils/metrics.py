@@ -118,6 +118,9 @@ class _Cuts:
         s = scores[order]
         self.last = np.r_[np.flatnonzero(s[1:] != s[:-1]), len(s) - 1]  # a cut keeps every event up to here
         self.groups = [np.flatnonzero(self.y == c) for c in (0, 1)]
+        # each class's events in their original order, by their place in the sorted order: the resamples of
+        # bootstrap(..., stratify=labels) (resample_as_bootstrap)
+        self.original_groups = [self.groups[c][np.argsort(order[self.groups[c]], kind="stable")] for c in (0, 1)]
 
     def sic(self, counts, min_background):
         """``eps_s``, ``eps_b``, SIC and the number of background events kept, of the cuts keeping at
@@ -135,6 +138,14 @@ class _Cuts:
         tp = np.cumsum(counts * self.w * self.y)[self.last]
         fp = np.cumsum(counts * self.w * (1 - self.y))[self.last]
         return np.r_[0.0, tp / tp[-1]], np.r_[0.0, fp / fp[-1]]
+
+    def resample_as_bootstrap(self, rng):
+        """The multiplicities (in the sorted order) of the resample that :func:`bootstrap` with
+        ``stratify=labels`` draws from the same ``rng``: its numbers, without sorting the resample."""
+        counts = np.zeros(len(self.y))
+        for g in self.original_groups:
+            counts += np.bincount(g[rng.integers(0, len(g), len(g))], minlength=len(self.y))
+        return counts
 
     def resample(self, rng):
         """Bootstrap multiplicities, signal and background resampled separately (as
@@ -377,16 +388,10 @@ def roc_bootstrap(labels, scores, eps_s_points=(), n_resamples: int = 200, seed:
     if n_resamples < 2:
         raise ValueError(f"n_resamples must be at least 2; got {n_resamples}")
     cuts = _Cuts(labels, scores)
-    position = np.empty(len(labels), dtype=np.int64)
-    position[np.argsort(-scores, kind="stable")] = np.arange(len(labels))  # event -> its place in the sorted order
-    groups = [np.flatnonzero(labels == c) for c in (0, 1)]  # as bootstrap(..., stratify=labels) draws them
     rng = np.random.default_rng(seed)
     samples = np.empty((n_resamples, 1 + len(eps_s_points)))
     for k in range(n_resamples):
-        counts = np.zeros(len(labels))
-        for g in groups:
-            counts += np.bincount(position[g[rng.integers(0, len(g), len(g))]], minlength=len(labels))
-        e_s, e_b = cuts.roc(counts)
+        e_s, e_b = cuts.roc(cuts.resample_as_bootstrap(rng))
         samples[k, 0] = np.sum(np.diff(e_b) * (e_s[1:] + e_s[:-1])) / 2  # the area, by trapezoids (ties count half)
         samples[k, 1:] = [_rejection_on_roc(e_s, e_b, eps) for eps in eps_s_points]
     out = {"auc": {"value": auc(labels, scores), **_spread(samples[:, 0])}}
