@@ -172,7 +172,8 @@ def test_drell_yan_peaks_at_the_z_mass():
 @pytest.mark.slow
 def test_loading_takes_under_five_seconds(name):
     _present(*data.DATASETS[name]["files"])
-    storage._VERIFIED.clear()  # include the checksum, as on first use
+    storage._VERIFIED.clear()  # include the checksum and the decompression, as on first use
+    data._SAMPLE_CACHE.clear()
     start = time.perf_counter()
     data.load(name, data.DATASETS[name]["splits"][0])
     assert time.perf_counter() - start < 5
@@ -185,6 +186,20 @@ def test_max_events_keeps_both_classes_and_constituents_can_be_skipped():
     light = data.load("top_tagging", "val", max_events=1000, constituents=False)
     assert "constituents" not in light
     np.testing.assert_array_equal(light["jet_mass"], d["jet_mass"])
+
+
+def test_a_file_is_decompressed_once_and_every_load_hands_out_its_own_copy(monkeypatch):
+    _present("drell_yan")
+    data._SAMPLE_CACHE.clear()
+    reads, read = [], data.load_npz
+    monkeypatch.setattr(data, "load_npz", lambda path, **kw: reads.append(path) or read(path, **kw))
+    train, val = data.load("drell_yan", "train"), data.load("drell_yan", "val")
+    assert len(reads) == 1, reads
+    before = val["m_mumu"].copy()
+    train["m_mumu"][:] = -1.0  # a notebook that changes its arrays in place
+    val["m_mumu"] *= 2.0
+    np.testing.assert_array_equal(data.load("drell_yan", "val")["m_mumu"], before)
+    assert len(reads) == 1
 
 
 def test_unknown_names_and_splits_are_refused():

@@ -22,6 +22,21 @@ def test_auc_matches_the_analytic_value(gaussian_scores):
     assert metrics.auc(labels, -scores) == pytest.approx(1 - metrics.auc(labels, scores))
 
 
+@pytest.mark.parametrize("n, levels", [(7, None), (500, None), (500, 4), (20_000, None), (20_000, 50)])
+def test_auc_from_ranks_is_scikit_learns(n, levels):
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(n)
+    labels = (rng.random(n) < 0.3).astype(int)
+    labels[:2] = [0, 1]
+    scores = rng.normal(labels * 0.7, 1.0)
+    if levels:  # many tied scores, shared by both classes
+        scores = np.round(scores * levels / 8)
+    assert metrics.auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+    weights = rng.random(n)  # with weights: scikit-learn's own
+    assert metrics.auc(labels, scores, weights) == roc_auc_score(labels, scores, sample_weight=weights)
+
+
 def test_roc_curve_is_monotonic_and_spans_the_square(gaussian_scores):
     eps_s, eps_b, _ = metrics.roc_curve(*gaussian_scores)
     assert eps_s[0] == 0 and eps_b[0] == 0 and eps_s[-1] == 1 and eps_b[-1] == 1

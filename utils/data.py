@@ -245,6 +245,27 @@ def _load_reference(name: str, split: str, max_events: int | None, constituents:
 
 
 # --- loading --------------------------------------------------------------------------------
+_SAMPLE_CACHE: dict[tuple, dict] = {}  # (path, mtime, size, skipped arrays) -> the file's arrays, read-only
+_SAMPLE_CACHE_BYTES = 300_000_000      # at most this much decompressed data is kept (the oldest goes first)
+
+
+def _read_sample(path: Path, skip: tuple = ()) -> dict:
+    """A sample file's arrays, decompressed once per process: a notebook that loads three splits of a
+    dataset reads its files once (0.4 s each for top_tagging).  The arrays are read-only; :func:`load`
+    hands out copies of their rows, never the arrays themselves, so the cache cannot be changed."""
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size, tuple(skip))
+    if key not in _SAMPLE_CACHE:
+        arrays = load_npz(path, skip=skip)[0]
+        for array in arrays.values():
+            array.flags.writeable = False
+        _SAMPLE_CACHE[key] = arrays
+        while len(_SAMPLE_CACHE) > 1 and sum(a.nbytes for v in _SAMPLE_CACHE.values()
+                                             for a in v.values()) > _SAMPLE_CACHE_BYTES:
+            del _SAMPLE_CACHE[next(iter(_SAMPLE_CACHE))]
+    return _SAMPLE_CACHE[key]
+
+
 def load(name: str, split: str | None = None, max_events: int | None = None,
          constituents: bool = True, cluster_order: bool | None = None) -> dict:
     """Load a course dataset as a dict of numpy arrays (first axis: jets or events).
@@ -315,7 +336,7 @@ def load(name: str, split: str | None = None, max_events: int | None = None,
             continue
         if name == "shower_unfolding" and sample != f"shower_{split}":
             continue
-        arrays = load_npz(checked_path(sample), skip=() if constituents else _PER_CONSTITUENT)[0]
+        arrays = dict(_read_sample(checked_path(sample), () if constituents else _PER_CONSTITUENT))
         arrays.pop("n_generated", None)
         if cluster_order is False:
             arrays.pop("cluster_order", None)

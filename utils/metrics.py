@@ -60,11 +60,25 @@ def roc_curve(labels, scores, weights=None):
 
 
 def auc(labels, scores, weights=None) -> float:
-    """Area under the ROC curve: the probability that a random signal scores above a random background."""
-    from sklearn.metrics import roc_auc_score
+    """Area under the ROC curve: the probability that a random signal scores above a random background
+    (ties count one half).
+
+    Without weights it is computed from the ranks of the scores (the Mann-Whitney statistic: the
+    signal's rank sum, less its smallest possible value, over ``n_signal * n_background``), which is
+    scikit-learn's ``roc_auc_score`` to rounding (a test compares them, ties included) at a fraction
+    of its cost per call: bootstraps call it thousands of times.  With weights it is scikit-learn's.
+    """
+    from scipy.stats import rankdata
 
     labels, scores, weights = _check_scores(labels, scores, weights)
-    return float(roc_auc_score(labels, scores, sample_weight=weights))
+    if weights is not None:
+        from sklearn.metrics import roc_auc_score
+
+        return float(roc_auc_score(labels, scores, sample_weight=weights))
+    signal = labels == 1
+    n_signal, n_background = int(signal.sum()), int((~signal).sum())
+    rank_sum = float(rankdata(scores)[signal].sum())  # ranks from 1, tied scores share their mean rank
+    return (rank_sum - n_signal * (n_signal + 1) / 2) / (n_signal * n_background)
 
 
 def rejection_at(labels, scores, eps_s: float = 0.3, weights=None) -> float:
