@@ -157,3 +157,15 @@ def test_configure_threads_before_torch_sets_a_passive_wait_policy():
             "assert os.environ['OMP_WAIT_POLICY'] == 'PASSIVE'; import torch; "
             "assert torch.get_num_threads() == n, (torch.get_num_threads(), n)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_notebook_without_torch_does_not_load_it():
+    """The setup calls load torch only when the notebook has: a notebook of trees or fits saves 2 s."""
+    import subprocess
+    import sys
+
+    code = ("import sys, utils; utils.configure_threads(1); rng = utils.set_seed(3); "
+            "assert 'torch' not in sys.modules, 'the setup calls imported torch'; "
+            "import torch; utils.set_seed(3); a = torch.rand(3); utils.set_seed(3); "
+            "assert torch.equal(a, torch.rand(3)) and torch.get_num_threads() == 1")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 
 import numpy as np
 
@@ -13,20 +14,23 @@ _FALSE = {"", "0", "false", "no", "off"}
 
 
 def set_seed(seed: int = 42) -> np.random.Generator:
-    """Seed Python's ``random``, numpy's global generator and torch (CPU and CUDA, if installed).
+    """Seed Python's ``random``, numpy's global generator and torch (CPU and CUDA).
 
     Returns a fresh ``numpy.random.Generator`` seeded with ``seed``, the preferred way to draw
     random numbers in new code.  Also asks torch for deterministic algorithms where that is
     cheap (cuDNN), so two runs give the same numbers up to float noise.
+
+    torch is seeded if it is imported already: import it first, as the setup cells do.  A
+    notebook without torch (trees, fits, scans) does not load it here: that would cost it
+    two seconds for nothing.
     """
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
     seed = int(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    try:
-        import torch
-    except ImportError:  # numpy-only notebooks do not need torch
+    torch = sys.modules.get("torch")
+    if torch is None:
         return np.random.default_rng(seed)
     torch.manual_seed(seed)
     if torch.cuda.is_available():
@@ -114,16 +118,15 @@ def configure_threads(n: int | None = None) -> int:
 
     Returns
     -------
-    the number of threads set: for torch, for the BLAS and OpenMP libraries already loaded
-    (numpy's OpenBLAS, through ``threadpoolctl``) and, through ``OMP_NUM_THREADS``,
-    ``MKL_NUM_THREADS`` and ``OPENBLAS_NUM_THREADS``, for those loaded later and for the
-    processes started from here.  Call it in each notebook's setup cell, ideally before
-    ``import torch``: it also asks OpenMP to sleep rather than spin while it waits
-    (``OMP_WAIT_POLICY=PASSIVE``), which only takes effect if torch is not loaded yet.
+    the number of threads set: for the BLAS and OpenMP libraries already loaded (numpy's
+    OpenBLAS, through ``threadpoolctl``), for torch if it is loaded, and, through
+    ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS`` and ``OPENBLAS_NUM_THREADS``, for those loaded
+    later (torch reads them when it loads) and for the processes started from here.  Call it
+    first in each notebook's setup cell, before ``import torch``: it also asks OpenMP to sleep
+    rather than spin while it waits (``OMP_WAIT_POLICY=PASSIVE``), which only takes effect if
+    torch is not loaded yet.
     A GPU does not care: this only limits the CPU.
     """
-    import sys
-
     if n is None:
         n = default_threads()
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
@@ -138,9 +141,8 @@ def configure_threads(n: int | None = None) -> int:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(n)
-    try:
-        import torch
-    except ImportError:
+    torch = sys.modules.get("torch")
+    if torch is None:  # torch reads OMP_NUM_THREADS when it loads; a notebook without torch does not load it
         return n
     torch.set_num_threads(n)
     try:
