@@ -1,12 +1,19 @@
 import json
 import os
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
 import utils
+
+
+def _python(code: str, **kwargs):
+    """Run ``code`` in a fresh Python process (a fresh import of utils, numpy and torch); fail if it fails."""
+    return subprocess.run([sys.executable, "-c", code], check=True, **kwargs)
 
 
 def test_set_seed_makes_numpy_torch_and_random_reproducible():
@@ -48,14 +55,11 @@ def test_fast_mode_rejects_unclear_values(monkeypatch):
 
 
 def test_import_has_no_side_effects():
-    import subprocess
-    import sys
-
     code = ("import sys, numpy as np; s = np.random.get_state()[1][0]; import utils; "
             "assert 'torch' not in sys.modules, 'import utils imported torch'; "
             "assert np.random.get_state()[1][0] == s, 'import utils seeded numpy'; "
             "utils.metrics; assert 'utils.metrics' in sys.modules")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    _python(code)
 
 
 def test_unknown_attribute_says_what_exists():
@@ -125,9 +129,6 @@ def test_the_thread_settings_of_a_test_do_not_leak():
 
 @pytest.mark.slow
 def test_configure_threads_limits_the_blas_numpy_has_already_loaded():
-    import subprocess
-    import sys
-
     from utils import config
 
     if config.available_cores() < 2:
@@ -141,7 +142,7 @@ def test_configure_threads_limits_the_blas_numpy_has_already_loaded():
             "import utils\n"
             "assert utils.configure_threads(1) == 1\n"
             "print(json.dumps([before, blas()]))\n")
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    result = _python(code, env=env, capture_output=True, text=True)
     before, after = json.loads(result.stdout.strip().splitlines()[-1])
     assert before and max(before) > 1, f"numpy's BLAS started with {before} threads: nothing to test"
     assert after == [1] * len(before), f"numpy's BLAS kept {after} threads after configure_threads(1)"
@@ -149,23 +150,17 @@ def test_configure_threads_limits_the_blas_numpy_has_already_loaded():
 
 @pytest.mark.slow
 def test_configure_threads_before_torch_sets_a_passive_wait_policy():
-    import subprocess
-    import sys
-
     code = ("import os, sys; os.environ.pop('OMP_WAIT_POLICY', None); os.environ.pop('COURSE_THREADS', None); "
             "import utils; n = utils.configure_threads(); "
             "assert os.environ['OMP_WAIT_POLICY'] == 'PASSIVE'; import torch; "
             "assert torch.get_num_threads() == n, (torch.get_num_threads(), n)")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    _python(code)
 
 
 def test_a_notebook_without_torch_does_not_load_it():
     """The setup calls load torch only when the notebook has: a notebook of trees or fits saves 2 s."""
-    import subprocess
-    import sys
-
     code = ("import sys, utils; utils.configure_threads(1); rng = utils.set_seed(3); "
             "assert 'torch' not in sys.modules, 'the setup calls imported torch'; "
             "import torch; utils.set_seed(3); a = torch.rand(3); utils.set_seed(3); "
             "assert torch.equal(a, torch.rand(3)) and torch.get_num_threads() == 1")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    _python(code)
