@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .config import pick
+
 __all__ = ["MIN_BACKGROUND", "roc_curve", "auc", "rejection_at", "significance_improvement",
            "max_significance_improvement", "sic_curve", "js_divergence", "classifier_two_sample_test", "bootstrap",
            "roc_bootstrap", "auc_with_error", "rejection_with_error", "wasserstein_distances", "peak_and_width"]
@@ -321,8 +323,6 @@ def classifier_two_sample_test(sample_a, sample_b, classifier=None, test_fractio
     y = np.concatenate([np.zeros(len(a)), np.ones(len(b))]).astype(int)
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
     if classifier is None:
-        from .config import pick
-
         classifier = HistGradientBoostingClassifier(max_iter=pick(full=100, fast=30), random_state=seed)
     classifier.fit(x_tr, y_tr)
     d = np.clip(classifier.predict_proba(x_te)[:, 1], 1e-6, 1 - 1e-6)
